@@ -1,0 +1,122 @@
+/**
+ * The contract every network adapter implements.
+ *
+ * XMPP → network: methods of `AdapterSession` (one session per XMPP user per
+ * network). An optional method is an optional capability: when it is absent
+ * the core answers the XMPP side with `feature-not-implemented` or degrades
+ * (e.g. a correction becomes a new message on networks without edits).
+ *
+ * Network → XMPP: `SessionContext.emit(event)`, one typed stream (model.ts).
+ *
+ * Adapters see no stanza and no JID: the user is an opaque key, rooms and
+ * contacts are the network's own ids, errors are `EstuaryError`s.
+ */
+import type { Logger } from "pino";
+import type {
+  Address,
+  ChatRef,
+  ChatState,
+  ContactId,
+  LegacyEvent,
+  MessageId,
+  OutgoingMessage,
+  RoomId,
+  RoomInfo,
+  RoomSnapshot,
+  SendResult,
+  Show,
+} from "./model.ts";
+
+/** A registration / settings form field (rendered as XEP-0004 by the core). */
+export interface FormField {
+  var: string;
+  label: string;
+  type: "text-single" | "text-private" | "boolean" | "list-single";
+  required?: boolean;
+  /** Secrets are stored encrypted, never logged, and never echoed back in a form. */
+  secret?: boolean;
+  options?: { value: string; label?: string }[];
+  default?: string;
+  desc?: string;
+}
+
+/** Maps the network's ids to JID localparts (before XEP-0106 escaping) and back. Must round-trip. */
+export interface AddressCodec {
+  /** undefined: the localpart names nothing on this network (the core answers item-not-found). */
+  parse(local: string): Address | undefined;
+  format(address: Address): string;
+}
+
+export interface Capabilities {
+  rooms: boolean;
+  /** Longest text the network takes in one message, in its own units; the adapter splits beyond it. */
+  maxMessageLength?: number;
+  /** Network-level name shown in disco (`IRC`, `Telegram`, `Matrix`). */
+}
+
+/** A small per-user, per-network key-value store (adapters keep offsets, sync tokens, settings). */
+export interface ScopedStore {
+  get<T>(key: string): Promise<T | undefined>;
+  set<T>(key: string, value: T, ttlMs?: number): Promise<void>;
+  delete(key: string): Promise<void>;
+}
+
+export interface SessionContext {
+  /** Opaque, stable key of the XMPP user (their bare JID; use only as an identifier or hash input). */
+  user: string;
+  /** The user's validated registration values (secrets decrypted), or {} when none is required. */
+  registration: Record<string, string>;
+  emit(event: LegacyEvent): void;
+  log: Logger;
+  store: ScopedStore;
+  /** Aborted when the core closes the session; long-running loops stop on it. */
+  signal: AbortSignal;
+}
+
+export interface AdapterSession {
+  close(reason?: string): Promise<void>;
+
+  /** Resolves once the network accepted the message; rejects with an EstuaryError otherwise. */
+  sendMessage(chat: ChatRef, message: OutgoingMessage): Promise<SendResult>;
+
+  joinRoom?(room: RoomId, nick: string, options: { password?: string }): Promise<RoomSnapshot>;
+  leaveRoom?(room: RoomId, reason?: string): Promise<void>;
+  setSubject?(room: RoomId, subject: string): Promise<void>;
+  /** Resolves with the nick the network gave. */
+  changeNick?(room: RoomId, nick: string): Promise<string>;
+  kick?(room: RoomId, nick: string, reason?: string): Promise<void>;
+  ban?(room: RoomId, nick: string, reason?: string): Promise<void>;
+  listRooms?(): Promise<RoomInfo[]>;
+
+  correct?(chat: ChatRef, id: MessageId, message: OutgoingMessage): Promise<SendResult>;
+  retract?(chat: ChatRef, id: MessageId): Promise<void>;
+  /** The user's whole reaction set on a message (XEP-0444 semantics). */
+  react?(chat: ChatRef, id: MessageId, emojis: string[]): Promise<void>;
+  setTyping?(chat: ChatRef, state: ChatState): Promise<void>;
+  markRead?(chat: ChatRef, id: MessageId): Promise<void>;
+  setPresence?(show: Show, status?: string): Promise<void>;
+  /** Name/info of a contact for vCard and disco. */
+  contactInfo?(contact: ContactId): Promise<{ name?: string; avatarUrl?: string } | undefined>;
+}
+
+export interface Adapter {
+  /** Short network key: `irc`, `telegram`, `matrix` (test: `test`). */
+  readonly network: string;
+  /** XEP-0100 gateway type for disco (`irc`, `telegram`, `matrix`, …). */
+  readonly gatewayType: string;
+  /** Human name for disco and forms. */
+  readonly displayName: string;
+  readonly capabilities: Capabilities;
+  readonly registration: {
+    /** false: the gateway is usable without registering (IRC, as Biboumi). */
+    required: boolean;
+    instructions: string;
+    fields: FormField[];
+  };
+  readonly ids: AddressCodec;
+  /** Checks and normalises a submitted form; throws EstuaryError("not-acceptable", text) when wrong. */
+  validateRegistration(values: Record<string, string>): Promise<Record<string, string>>;
+  openSession(ctx: SessionContext): Promise<AdapterSession>;
+  /** Called once on gateway shutdown after every session closed. */
+  shutdown?(): Promise<void>;
+}
