@@ -1,0 +1,253 @@
+/**
+ * The shape of Estuary's one YAML configuration file, as a zod 4 schema.
+ *
+ * Every object is strict: an unknown key is an error, so a typo such as
+ * `secrte` can never silently turn into "no secret". Defaults are filled in
+ * here, so the rest of the gateway reads a complete `Config` and never
+ * repeats a default. Reading the file, `${VAR}` substitution and `keyFile`
+ * live in load.ts; this module is pure.
+ */
+import { isIP } from "node:net";
+import { z } from "zod";
+
+/** Network keys the gateway knows; `test` is the in-process test adapter. */
+export const NETWORK_KEYS = ["irc", "telegram", "matrix", "test"] as const;
+export type NetworkKey = (typeof NETWORK_KEYS)[number];
+
+/** Store back ends by URL scheme (the store module picks the driver). */
+export const STORE_SCHEMES = ["memory:", "sqlite:", "redis:", "rediss:", "postgres:", "postgresql:"] as const;
+
+/** pino's levels plus `silent`. */
+export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+
+/** Shortest accepted store encryption key (characters); the store derives the real key from it. */
+export const MIN_ENCRYPTION_KEY_LENGTH = 16;
+
+/**
+ * A DNS name in ASCII (RFC 1035 §2.3.1 as relaxed by RFC 1123 §2.1: labels
+ * may start with a digit). Internationalised names must be given as A-labels
+ * (`xn--…`). No trailing dot: XMPP domainparts never carry one (RFC 7622 §3.2).
+ */
+export function isDnsName(name: string): boolean {
+  if (name.length === 0 || name.length > 253) return false;
+  return name.split(".").every((label) => label.length <= 63 && /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/i.test(label));
+}
+
+/**
+ * A bare JID `local@domain` (RFC 7622 §3.3: the localpart excludes
+ * `" & ' / : < > @` and whitespace; no `/resource`).
+ */
+export function isBareJid(jid: string): boolean {
+  const at = jid.indexOf("@");
+  if (at <= 0) return false;
+  const local = jid.slice(0, at);
+  const domain = jid.slice(at + 1);
+  return Buffer.byteLength(local) <= 1023 && !/["&'/:<>@\s]/.test(local) && isDnsName(domain);
+}
+
+/**
+ * Strings coming from `${VAR}` substitution are always strings, so numeric
+ * and boolean fields also accept their plain textual form ("5347", "true").
+ */
+function fromText(kind: "int" | "bool") {
+  return (value: unknown): unknown => {
+    if (typeof value !== "string") return value;
+    const text = value.trim();
+    if (kind === "int" && /^-?\d+$/.test(text)) return Number(text);
+    if (kind === "bool" && (text === "true" || text === "false")) return text === "true";
+    return value;
+  };
+}
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z.preprocess(fromText("int"), z.number().int().min(min).max(max));
+
+const port = int(1, 65535);
+
+const bool = z.preprocess(fromText("bool"), z.boolean());
+
+/** DNS names are case-insensitive; lower-casing here makes comparisons exact everywhere else. */
+const dnsName = z
+  .string()
+  .refine(isDnsName, { error: (iss) => `not a valid DNS name: ${JSON.stringify(iss.input)} (ASCII letters, digits, '-' and '.'; IDNs as xn--)` })
+  .transform((s) => s.toLowerCase());
+
+const host = z
+  .string()
+  .refine((s) => isIP(s) !== 0 || isDnsName(s), { error: (iss) => `not an IP address or host name: ${JSON.stringify(iss.input)}` });
+
+/**
+ * `example.org` admits everyone on that server, `alice@example.org` one
+ * account. Lower-cased: domainparts are case-insensitive (RFC 7622 §3.2) and
+ * localparts are case-mapped by the UsernameCaseMapped profile (§3.3).
+ */
+const domainOrBareJid = z
+  .string()
+  .refine((s) => isDnsName(s) || isBareJid(s), {
+    error: (iss) => `must be a domain or a bare JID (no /resource): ${JSON.stringify(iss.input)}`,
+  })
+  .transform((s) => s.toLowerCase());
+
+const network = z.strictObject({
+  /** The component's own domain (the XEP-0114 component JID). */
+  domain: dnsName,
+  /** XEP-0114 §3 shared secret for the component handshake. */
+  secret: z.string().min(1, { error: "must not be empty" }),
+  /** Adapter-specific; each adapter validates its own options. */
+  options: z.record(z.string(), z.unknown()).prefault({}),
+});
+
+const storeUrl = z.string().refine(
+  (s) => {
+    try {
+      return (STORE_SCHEMES as readonly string[]).includes(new URL(s).protocol);
+    } catch {
+      return false;
+    }
+  },
+  // The URL may hold a database password, so it is not echoed.
+  { error: `must be a URL with one of the schemes ${STORE_SCHEMES.join(" ")}` },
+);
+
+/** Public base URL; always ends in `/` so relative media paths resolve under it. */
+const publicUrl = z
+  .string()
+  .refine(
+    (s) => {
+      try {
+        const u = new URL(s);
+        return (u.protocol === "http:" || u.protocol === "https:") && u.hostname !== "";
+      } catch {
+        return false;
+      }
+    },
+    { error: (iss) => `must be an absolute http(s) URL: ${JSON.stringify(iss.input)}` },
+  )
+  .transform((s) => {
+    const u = new URL(s);
+    if (!u.pathname.endsWith("/")) u.pathname += "/";
+    return u.href;
+  });
+
+const xmpp = z
+  .strictObject({
+    /** The XMPP server's component listener. */
+    host: host.default("127.0.0.1"),
+    port: port.default(5347),
+    reconnect: z
+      .strictObject({
+        initialDelayMs: int(1).default(1000),
+        maxDelayMs: int(1).default(60_000),
+      })
+      .prefault({})
+      .refine((r) => r.initialDelayMs <= r.maxDelayMs, {
+        error: "initialDelayMs must not exceed maxDelayMs",
+        path: ["initialDelayMs"],
+      }),
+    /** Stanzas kept while a component stream is down; bounded so memory is too. */
+    outboundBuffer: int(0).default(1000),
+  })
+  .prefault({});
+
+const access = z.strictObject({
+  allow: z.array(domainOrBareJid).min(1, { error: "list at least one domain or bare JID" }),
+  admins: z.array(domainOrBareJid).default([]),
+});
+
+const networks = z
+  .strictObject({
+    irc: network.optional(),
+    telegram: network.optional(),
+    matrix: network.optional(),
+    test: network.optional(),
+  })
+  .superRefine(
+    (nets, ctx) => {
+      // Runs even when some network has other errors (see `when`), so the
+      // value may be malformed here: read it defensively.
+      const loose = nets as Partial<Record<NetworkKey, unknown>>;
+      const present = NETWORK_KEYS.filter((k) => loose[k] !== undefined);
+      if (present.length === 0) {
+        ctx.addIssue({ code: "custom", message: `enable at least one network (${NETWORK_KEYS.join(", ")})`, path: [] });
+      }
+      // Each network is its own component with its own JID; two sharing a
+      // domain would fight over one XEP-0114 stream.
+      const seen = new Map<string, NetworkKey>();
+      for (const key of present) {
+        const net = loose[key];
+        const domain = typeof net === "object" && net !== null ? (net as { domain?: unknown }).domain : undefined;
+        if (typeof domain !== "string") continue;
+        const normal = domain.toLowerCase();
+        const other = seen.get(normal);
+        if (other) {
+          ctx.addIssue({ code: "custom", message: `domain ${normal} is already used by networks.${other}`, path: [key, "domain"] });
+        } else {
+          seen.set(normal, key);
+        }
+      }
+    },
+    // Report duplicates alongside every other problem, not in a second round.
+    { when: (payload) => typeof payload.value === "object" && payload.value !== null },
+  );
+
+const store = z
+  .strictObject({
+    url: storeUrl.default("sqlite:./estuary.sqlite"),
+    /** Key for encrypting stored credentials; or read from keyFile by load.ts. */
+    encryptionKey: z
+      .string()
+      .min(MIN_ENCRYPTION_KEY_LENGTH, { error: `must be at least ${MIN_ENCRYPTION_KEY_LENGTH} characters` })
+      .optional(),
+    keyFile: z.string().min(1, { error: "must not be empty" }).optional(),
+  })
+  .prefault({})
+  .refine((s) => s.encryptionKey === undefined || s.keyFile === undefined, {
+    error: "set either encryptionKey or keyFile, not both",
+    path: ["keyFile"],
+  });
+
+const limits = z
+  .strictObject({
+    maxBodyBytes: int(1).default(65_536),
+    maxRoomsPerUser: int(1).default(100),
+    maxQueuedPerChat: int(1).default(100),
+    maxUsers: int(1).default(10_000),
+  })
+  .prefault({});
+
+const log = z
+  .strictObject({
+    level: z.enum(LOG_LEVELS).default("info"),
+    pretty: bool.default(false),
+  })
+  .prefault({});
+
+const http = z.strictObject({
+  host: host.default("127.0.0.1"),
+  port: port.default(8080),
+  publicUrl: publicUrl.optional(),
+});
+
+export const configSchema = z.strictObject({
+  xmpp,
+  access,
+  networks,
+  store,
+  limits,
+  log,
+  /** Optional listener for metrics, health and media; absent means no listener. */
+  http: http.optional(),
+});
+
+export type Config = z.output<typeof configSchema>;
+export type NetworkConfig = z.output<typeof network>;
+
+/** The enabled networks in a stable order (irc, telegram, matrix, test). */
+export function enabledNetworks(config: Config): Array<[NetworkKey, NetworkConfig]> {
+  const out: Array<[NetworkKey, NetworkConfig]> = [];
+  for (const key of NETWORK_KEYS) {
+    const net = config.networks[key];
+    if (net) out.push([key, net]);
+  }
+  return out;
+}
