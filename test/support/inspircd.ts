@@ -1,0 +1,141 @@
+/**
+ * A throwaway InspIRCd 3 (Debian's /usr/sbin/inspircd) for integration tests:
+ * its own config, pid and log in a temp dir, bound to 127.0.0.1 on a free port,
+ * with the IRCv3 modules the IRC adapter uses and the per-IP / flood limits
+ * lifted so many test clients can connect at once.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createConnection, createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+export interface InspircdHandle {
+  host: "127.0.0.1";
+  port: number;
+  dir: string;
+  stop(): Promise<void>;
+  restart(): Promise<void>;
+}
+
+const BINARY = "/usr/sbin/inspircd";
+
+/** Modules beyond the core; each is /usr/lib/inspircd/modules/m_<name>.so. */
+const MODULES = [
+  "cap",
+  "ircv3", // away-notify, account-notify, extended-join
+  "ircv3_echomessage",
+  "ircv3_ctctags", // message-tags
+  "ircv3_msgid",
+  "ircv3_servertime",
+  "ircv3_batch",
+  "namesx", // multi-prefix
+  "uhnames", // userhost-in-names
+];
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      const port = typeof addr === "object" && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function config(dir: string, port: number): string {
+  return `
+<server name="irc.test" description="Estuary test server" network="EstuaryTest">
+<admin name="Test" nick="test" email="test@localhost">
+<bind address="127.0.0.1" port="${port}" type="clients">
+<connect allow="*" timeout="60" pingfreq="120" threshold="100000" commandrate="10000000"
+         fakelag="no" localmax="10000" globalmax="10000" limit="100000" maxchans="500"
+         hardsendq="4194304" softsendq="4194304" recvq="65536"
+         resolvehostnames="no" useident="no">
+<class name="All" commands="*" privs="*" usermodes="*" chanmodes="*">
+<type name="Admin" classes="All">
+<oper name="admin" password="admin" host="*@*" type="Admin">
+<channels users="500" opers="500">
+<dns server="127.0.0.1" timeout="1">
+<pid file="${join(dir, "inspircd.pid")}">
+<log method="file" type="* -USERINPUT -USEROUTPUT" level="default" target="${join(dir, "inspircd.log")}">
+<files motd="${join(dir, "motd.txt")}">
+<options prefixquit="Quit: " syntaxhints="no" announcets="yes" hostintopic="yes" exemptchanops="">
+<security hideserver="" userstats="Pu" flatlinks="no" hidesplits="no" hideulines="no" hidebans="no" maxtargets="20">
+<performance netbuffersize="10240" somaxconn="128" softlimit="12800" clonesonconnect="no" quietbursts="yes">
+${MODULES.map((m) => `<module name="${m}">`).join("\n")}
+`;
+}
+
+function portOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = createConnection({ host: "127.0.0.1", port });
+    sock.once("connect", () => {
+      sock.destroy();
+      resolve(true);
+    });
+    sock.once("error", () => resolve(false));
+  });
+}
+
+export async function startInspircd(options: { linelen?: number } = {}): Promise<InspircdHandle> {
+  // InspIRCd 3 has a fixed 512-byte line (no LINELEN ISUPPORT, no config knob).
+  if (options.linelen !== undefined && options.linelen !== 512) {
+    throw new Error("InspIRCd 3 does not support a line length other than 512");
+  }
+  const dir = await mkdtemp(join(tmpdir(), "estuary-inspircd-"));
+  const port = await freePort();
+  const file = join(dir, "inspircd.conf");
+  await writeFile(file, config(dir, port));
+  await writeFile(join(dir, "motd.txt"), "Estuary test server\n");
+
+  let child: ChildProcess | undefined;
+  let output = "";
+
+  async function start(): Promise<void> {
+    const proc = spawn(BINARY, ["--config", file, "--nofork", "--runasroot"], {
+      cwd: dir,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    child = proc;
+    proc.stdout?.on("data", (d: Buffer) => (output += d.toString()));
+    proc.stderr?.on("data", (d: Buffer) => (output += d.toString()));
+    const deadline = Date.now() + 15_000;
+    while (Date.now() < deadline) {
+      if (proc.exitCode !== null) throw new Error(`inspircd exited (${proc.exitCode}):\n${output}`);
+      if (await portOpen(port)) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    proc.kill("SIGKILL");
+    throw new Error(`inspircd did not listen on ${port} within 15 s:\n${output}`);
+  }
+
+  async function stopChild(): Promise<void> {
+    const proc = child;
+    child = undefined;
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
+    proc.kill("SIGTERM");
+    const timer = setTimeout(() => proc.kill("SIGKILL"), 5_000);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  await start();
+  return {
+    host: "127.0.0.1",
+    port,
+    dir,
+    async stop() {
+      await stopChild();
+      await rm(dir, { recursive: true, force: true });
+    },
+    async restart() {
+      await stopChild();
+      await start();
+    },
+  };
+}
