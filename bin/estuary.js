@@ -1,0 +1,11 @@
+#!/usr/bin/env node
+// Entry point. Node runs core/cli.ts directly by stripping its types, which
+// needs Node >= 22.18 / 23.6 (this project pins Node 24); older versions get
+// a clear message instead of a syntax error. This shim is the only place the
+// process exits with main's code.
+if (!process.features.typescript) {
+  process.stderr.write(`estuary: Node ${process.versions.node} cannot run TypeScript sources; use Node 24 or later.\n`);
+  process.exit(1);
+}
+const { main } = await import("../core/cli.ts");
+process.exit(await main(process.argv.slice(2)));
