@@ -1,0 +1,130 @@
+/**
+ * Store URL → a keyv instance over the right storage adapter, plus the few
+ * backend-specific extras keyv has no method for (prefix deletion, sweeping).
+ *
+ * - `sqlite:<path>` (also `sqlite://<path>`): our node:sqlite adapter, file 0600.
+ * - `memory:`: the same adapter on a private in-memory database, so tests and
+ *   throwaway runs exercise the same code (expiry, sweeping, prefix deletion).
+ * - `redis://…` / `rediss://…`: @keyv/redis; TTLs are Redis' own (PX).
+ * - `postgres://…` / `postgresql://…`: @keyv/postgres. It keeps no expiry
+ *   column (keyv checks `expires` inside the value on read), so an hourly
+ *   sweep deletes rows whose serialized `expires` passed; otherwise entries
+ *   nobody reads again (old id map links) would stay forever.
+ *
+ * Keyv runs without a namespace and without key prefixing: index.ts builds
+ * complete, escaped key names itself (keys.ts), identical on every backend.
+ */
+import KeyvPostgres from "@keyv/postgres";
+import KeyvRedis from "@keyv/redis";
+import { Keyv, type KeyvStoreAdapter } from "keyv";
+import { EstuaryError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import { SqliteAdapter } from "./sqlite-adapter.ts";
+
+export type StoreKind = "sqlite" | "memory" | "redis" | "postgres";
+
+export type StoreLocation =
+  | { kind: "sqlite"; path: string }
+  | { kind: "memory" }
+  | { kind: "redis"; url: string }
+  | { kind: "postgres"; url: string };
+
+export interface Backend {
+  readonly kind: StoreKind;
+  readonly keyv: Keyv;
+  /** Deletes every key starting with `prefix` where the backend can do it in one cheap statement. */
+  deletePrefix?(prefix: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface BackendOptions {
+  log?: Logger;
+  /** SQLite sweep period (ms); 0 disables. */
+  sweepIntervalMs?: number;
+  /** Clock for the SQLite adapter (tests). */
+  now?: () => number;
+}
+
+/** Postgres table and key width: keys carry JIDs and network ids, wider than @keyv/postgres' default 255. */
+export const POSTGRES_TABLE = "estuary_state";
+export const POSTGRES_KEY_SIZE = 1024;
+const POSTGRES_SWEEP_MS = 60 * 60_000;
+
+export function parseStoreUrl(url: string): StoreLocation {
+  if (url === "memory:" || url === "memory://") return { kind: "memory" };
+  if (url.startsWith("sqlite:")) {
+    let path = url.slice("sqlite:".length);
+    if (path.startsWith("//")) path = path.slice(2);
+    if (path === "") throw new EstuaryError("not-acceptable", "The sqlite: store URL needs a file path");
+    return { kind: "sqlite", path };
+  }
+  if (/^rediss?:\/\//.test(url)) return { kind: "redis", url };
+  if (/^postgres(ql)?:\/\//.test(url)) return { kind: "postgres", url };
+  throw new EstuaryError(
+    "not-acceptable",
+    "Unknown store URL: use sqlite:<path>, memory:, redis://… or postgres://…",
+  );
+}
+
+function newKeyv(store: KeyvStoreAdapter, log: Logger | undefined): Keyv {
+  // No namespace and no prefixing: keys are complete names (keys.ts). Errors
+  // must reach the caller, not turn into silent misses (keyv's default).
+  const keyv = new Keyv({ store, namespace: undefined, useKeyPrefix: false, throwOnErrors: true });
+  keyv.on("error", (err: unknown) => log?.warn({ err }, "state store error"));
+  return keyv;
+}
+
+export function createBackend(url: string, options: BackendOptions = {}): Backend {
+  const location = parseStoreUrl(url);
+  switch (location.kind) {
+    case "sqlite":
+    case "memory": {
+      let adapter: SqliteAdapter;
+      const path = location.kind === "memory" ? ":memory:" : location.path;
+      try {
+        adapter = new SqliteAdapter({ path, sweepIntervalMs: options.sweepIntervalMs, now: options.now });
+      } catch (cause) {
+        throw new EstuaryError("unavailable", `Cannot open the SQLite store at ${path}`, { cause });
+      }
+      return {
+        kind: location.kind,
+        keyv: newKeyv(adapter, options.log),
+        async deletePrefix(prefix) {
+          adapter.deletePrefix(prefix);
+        },
+        close: () => adapter.disconnect(),
+      };
+    }
+    case "redis": {
+      const adapter = new KeyvRedis<string>(location.url, { throwOnErrors: true, connectionTimeout: 10_000 });
+      // Id map entries and TTL'd scoped keys expire by Redis' own TTL; no prefix deletion,
+      // which on Redis would mean a SCAN over the whole keyspace.
+      return { kind: "redis", keyv: newKeyv(adapter, options.log), close: () => adapter.disconnect() };
+    }
+    case "postgres": {
+      const adapter = new KeyvPostgres({ uri: location.url, table: POSTGRES_TABLE, keySize: POSTGRES_KEY_SIZE });
+      const keyv = newKeyv(adapter, options.log);
+      const table = `${adapter.opts.schema ?? "public"}.${POSTGRES_TABLE}`;
+      const sweep = setInterval(() => {
+        adapter
+          .query(
+            `DELETE FROM ${table} WHERE value LIKE '%"expires":%' AND (value::json->>'expires')::bigint <= $1`,
+            [Date.now()],
+          )
+          .catch((err: unknown) => options.log?.warn({ err }, "state store sweep failed"));
+      }, POSTGRES_SWEEP_MS);
+      sweep.unref();
+      return {
+        kind: "postgres",
+        keyv,
+        async deletePrefix(prefix) {
+          await adapter.query(`DELETE FROM ${table} WHERE key LIKE $1`, [`${prefix.replace(/[\\%_]/g, "\\$&")}%`]);
+        },
+        async close() {
+          clearInterval(sweep);
+          await adapter.disconnect();
+        },
+      };
+    }
+  }
+}
