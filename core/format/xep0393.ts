@@ -34,6 +34,11 @@ import { toPlain, type Block, type Inline, type RichText } from "./model.ts";
 /** Glossary: "any Unicode scalar value which has the property White_Space or is in category Z". */
 const WHITESPACE = /[\p{White_Space}\p{Z}]/u;
 const FENCE = "```";
+/**
+ * Quotes nest at most this deep; deeper ">" stay text. §8 asks parsers to
+ * survive hostile input, and ">>>>…" would otherwise recurse once per character.
+ */
+export const MAX_QUOTE_DEPTH = 32;
 
 type Directive = "*" | "_" | "~" | "`";
 const DIRECTIVES: readonly Directive[] = ["*", "_", "~", "`"];
@@ -54,12 +59,12 @@ export function parseStyling(body: string): RichText {
   return { blocks: parseBlocks(body.split("\n")) };
 }
 
-function parseBlocks(lines: string[]): Block[] {
+function parseBlocks(lines: string[], depth = 0): Block[] {
   const blocks: Block[] = [];
   let i = 0;
   while (i < lines.length) {
     const line = lines[i]!;
-    if (line.startsWith(">")) {
+    if (line.startsWith(">") && depth < MAX_QUOTE_DEPTH) {
       // §5.1.3: a quote runs until the first line not starting with ">"; the
       // first leading whitespace character of each line is trimmed before its
       // children are parsed, so ">> a" nests and "> > a" nests the same way.
@@ -68,7 +73,7 @@ function parseBlocks(lines: string[]): Block[] {
         const rest = lines[i]!.slice(1);
         inner.push(isWhitespace(rest[0]) ? rest.slice(1) : rest);
       }
-      blocks.push({ type: "quote", children: parseBlocks(inner) });
+      blocks.push({ type: "quote", children: parseBlocks(inner, depth + 1) });
     } else if (line.startsWith(FENCE)) {
       // §5.1.2: the rest of the opening line is a free-form tag (kept verbatim
       // as `lang`); the block ends at a line that is exactly "```" or at the

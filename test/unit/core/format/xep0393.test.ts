@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { Block, Inline, RichText } from "../../../../core/format/index.ts";
-import { parseStyling, plain, serializeStyling, toPlain } from "../../../../core/format/index.ts";
+import { MAX_QUOTE_DEPTH, parseStyling, plain, serializeStyling, toPlain } from "../../../../core/format/index.ts";
 
 const text = (t: string): Inline => ({ type: "text", text: t });
 const bold = (...children: Inline[]): Inline => ({ type: "bold", children });
@@ -126,6 +126,26 @@ describe("parseStyling: blocks (§5.1)", () => {
     const expected = doc(quote(quote(line(text("That that is, is."))), line(text("Said the old hermit of Prague."))), line(), line(text("Who?")));
     expect(parseStyling(">> That that is, is.\n> Said the old hermit of Prague.\n\nWho?")).toEqual(expected);
     expect(parseStyling("> > That that is, is.\n> Said the old hermit of Prague.\n\nWho?")).toEqual(expected);
+  });
+
+  it("stops nesting quotes at MAX_QUOTE_DEPTH, keeping deeper markers as text, and stays fast", () => {
+    const body = `${"> ".repeat(20_000)}x\n${">".repeat(50_000)}*y*`;
+    const started = performance.now();
+    const rich = parseStyling(body);
+    expect(performance.now() - started).toBeLessThan(2_000);
+    let depth = 0;
+    let innermost: Block[] = rich.blocks;
+    while (innermost[0]?.type === "quote") {
+      expect(innermost).toHaveLength(1);
+      innermost = innermost[0].children;
+      depth++;
+    }
+    expect(depth).toBe(MAX_QUOTE_DEPTH);
+    expect(innermost).toEqual([
+      line(text(`${"> ".repeat(20_000 - MAX_QUOTE_DEPTH)}x`)),
+      line(text(`${">".repeat(50_000 - MAX_QUOTE_DEPTH)}*y*`)),
+    ]);
+    expect(parseStyling(serializeStyling(rich))).toEqual(rich);
   });
 
   it("parses blocks and spans inside quotations", () => {
