@@ -2,7 +2,7 @@
  * XEP-0393 Message Styling (https://xmpp.org/extensions/xep-0393.html) to and
  * from the neutral rich-text model.
  *
- * Parsing follows the XEP's two passes (§6 Implementation Notes): the body is
+ * Parsing follows the XEP's two passes ("Implementation Notes"): the body is
  * cut into blocks (quotes, preformatted blocks, one `line` block per plain
  * line), then spans are parsed inside each line.
  *
@@ -17,14 +17,14 @@
  *   - a quote line is written `> text` (`>` alone for an empty line, `>>` for
  *     nesting), so `>text` or `>\ttext` come back as `> text`;
  *   - a preformatted block is always closed, so an unclosed fence (ended by the
- *     end of its parent block, §5.1.2) gains a closing "```" line;
+ *     end of its parent block, "Preformatted Text") gains a closing "```" line;
  *   - a preformatted block with one empty line and one with no line at all are
  *     both `text: ""`, written back as the latter.
  * Text already in the canonical spelling (any text without `>`/"```" lines,
  * and anything `serializeStyling` wrote) comes back byte for byte.
  *
  * Serializing a model from another network is best effort: whitespace at the
- * edges of a span is moved outside its directives (the XEP forbids it inside),
+ * edges of a span is moved outside its directives ("Spans" forbids it inside),
  * empty spans are dropped, a span glued to a preceding word (`foo*bar*`) cannot
  * style and shows its directives literally, and literal text that happens to
  * look like styling will be styled by the receiving client.
@@ -35,7 +35,7 @@ import { toPlain, type Block, type Inline, type RichText } from "./model.ts";
 const WHITESPACE = /[\p{White_Space}\p{Z}]/u;
 const FENCE = "```";
 /**
- * Quotes nest at most this deep; deeper ">" stay text. §8 asks parsers to
+ * Quotes nest at most this deep; deeper ">" stay text. "Security Considerations" asks parsers to
  * survive hostile input, and ">>>>…" would otherwise recurse once per character.
  */
 export const MAX_QUOTE_DEPTH = 32;
@@ -65,7 +65,7 @@ function parseBlocks(lines: string[], depth = 0): Block[] {
   while (i < lines.length) {
     const line = lines[i]!;
     if (line.startsWith(">") && depth < MAX_QUOTE_DEPTH) {
-      // §5.1.3: a quote runs until the first line not starting with ">"; the
+      // "Quotations": a quote runs until the first line not starting with ">"; the
       // first leading whitespace character of each line is trimmed before its
       // children are parsed, so ">> a" nests and "> > a" nests the same way.
       const inner: string[] = [];
@@ -75,7 +75,7 @@ function parseBlocks(lines: string[], depth = 0): Block[] {
       }
       blocks.push({ type: "quote", children: parseBlocks(inner, depth + 1) });
     } else if (line.startsWith(FENCE)) {
-      // §5.1.2: the rest of the opening line is a free-form tag (kept verbatim
+      // "Preformatted Text": the rest of the opening line is a free-form tag (kept verbatim
       // as `lang`); the block ends at a line that is exactly "```" or at the
       // end of the parent block, and nothing inside it is parsed.
       const lang = line.slice(FENCE.length);
@@ -93,7 +93,7 @@ function parseBlocks(lines: string[], depth = 0): Block[] {
 }
 
 /**
- * §5.2 spans, inside one line (spans never cross lines). An opening directive
+ * "Spans", inside one line (spans never cross lines). An opening directive
  * stands at the start of its parent (the line, or the inside of an enclosing
  * span, which is how "after a different opening styling directive" arises), or
  * after whitespace, and is not followed by whitespace. The closing directive is
@@ -210,7 +210,7 @@ function inline(node: Inline, open: ReadonlySet<SpanKind>): string {
   }
 }
 
-/** Directives around `content`, with edge whitespace moved outside (§5.2 forbids it inside). */
+/** Directives around `content`, with edge whitespace moved outside ("Spans" forbids it inside). */
 function wrap(directive: string, content: string): string {
   const chars = [...content];
   let start = 0;

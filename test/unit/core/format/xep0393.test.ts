@@ -20,7 +20,7 @@ const spans = (body: string): Inline[] => {
   return only.children;
 };
 
-describe("parseStyling: the XEP's span examples (§5.2)", () => {
+describe("parseStyling: the XEP's span examples ("Spans")", () => {
   it.each([
     ["*strong*", [bold(text("strong"))]],
     ["plain *strong* plain", [text("plain "), bold(text("strong")), text(" plain")]],
@@ -72,13 +72,13 @@ describe("parseStyling: the XEP's span examples (§5.2)", () => {
     expect(spans("foo*bar* x")).toEqual([text("foo*bar* x")]);
     expect(spans("a * b *")).toEqual([text("a * b *")]);
     expect(spans("a\t_b_")).toEqual([text("a\t"), italic(text("b"))]);
-    // U+3000 IDEOGRAPHIC SPACE is whitespace (category Zs) for §5.2 too.
+    // U+3000 IDEOGRAPHIC SPACE is whitespace (category Zs) for span rules too.
     expect(spans("a\u3000~b~")).toEqual([text("a\u3000"), strike(text("b"))]);
     expect(spans("*a *")).toEqual([text("*a *")]);
   });
 });
 
-describe("parseStyling: blocks (§5.1)", () => {
+describe("parseStyling: blocks ("Blocks")", () => {
   it("makes one line block per plain line, empty lines included", () => {
     const body = "There are three blocks in this body marked by parens,\nbut there is no *formatting\nas spans* may not escape blocks.";
     expect(parseStyling(body)).toEqual(plain(body));
