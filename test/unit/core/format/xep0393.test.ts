@@ -20,7 +20,7 @@ const spans = (body: string): Inline[] => {
   return only.children;
 };
 
-describe("parseStyling: the XEP's span examples ("Spans")", () => {
+describe("parseStyling: the XEP's span examples ('Spans')", () => {
   it.each([
     ["*strong*", [bold(text("strong"))]],
     ["plain *strong* plain", [text("plain "), bold(text("strong")), text(" plain")]],
@@ -78,7 +78,7 @@ describe("parseStyling: the XEP's span examples ("Spans")", () => {
   });
 });
 
-describe("parseStyling: blocks ("Blocks")", () => {
+describe("parseStyling: blocks ('Blocks')", () => {
   it("makes one line block per plain line, empty lines included", () => {
     const body = "There are three blocks in this body marked by parens,\nbut there is no *formatting\nas spans* may not escape blocks.";
     expect(parseStyling(body)).toEqual(plain(body));
