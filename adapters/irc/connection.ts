@@ -1,0 +1,987 @@
+/**
+ * One IRC connection of one XMPP user to one IRC server: registration,
+ * channel state, the outgoing queue with flood control, reconnection with
+ * rejoin, and the translation of what the server says into LegacyEvents.
+ *
+ * irc-framework parses lines, negotiates IRCv3 capabilities (CAP LS 302) and
+ * tracks ISUPPORT; every line this module sends after registration is built
+ * here from sanitised parameters and goes through the flood-controlled queue.
+ */
+import Bottleneck from "bottleneck";
+import { Client, type ParsedMessage } from "irc-framework";
+import type { Logger } from "pino";
+import { fail, type EstuaryError } from "../../core/errors.ts";
+import type { LegacyEvent, Occupant, RoomId, RoomSnapshot, Show } from "../../core/model.ts";
+import { ircToRich } from "./format.ts";
+import { CHANNEL_PREFIXES, contactId, ircLower, roomId } from "./ids.ts";
+import { maxBodyBytes, safeMiddle, splitByBytes, stripUnsafe } from "./lines.ts";
+import { modeForSymbol, rolesFromModes } from "./roles.ts";
+import { FallbackDecodingTransport } from "./transport.ts";
+
+export interface ConnectionConfig {
+  host: string;
+  port: number;
+  tls: boolean;
+  rejectUnauthorized: boolean;
+  nick: string;
+  username: string;
+  realname: string;
+  password?: string | undefined;
+  sasl?: { account: string; password: string } | undefined;
+  webirc?: { password: string; gateway: string; hostname: string; ip: string } | undefined;
+  commandsAfterConnect: string[];
+  flood: { burst: number; intervalMs: number };
+  maxQueue: number;
+  retryWindowMs: number;
+  /** Registration, JOIN and NICK replies must arrive within this. */
+  timeoutMs: number;
+  reconnect: { initialMs: number; maxMs: number };
+}
+
+export interface ConnectionHooks {
+  emit(event: LegacyEvent): void;
+  log: Logger;
+  /** The connection has no channel left (the session decides when to close it). */
+  onIdle(): void;
+  /** A private message came or went (keeps the connection from lingering out). */
+  onDirectActivity(): void;
+}
+
+type State = "idle" | "connecting" | "online" | "reconnecting" | "closed";
+
+interface OccState {
+  nick: string;
+  modes: Set<string>;
+  away?: string | undefined;
+}
+
+interface ChannelState {
+  name: string;
+  room: RoomId;
+  key?: string | undefined;
+  occupants: Map<string, OccState>;
+  selfModes: Set<string>;
+  subject?: { text: string; by?: string; at?: Date };
+  synced: boolean;
+  /** Occupants before a reconnect: the rejoin emits only the difference. */
+  previous?: Map<string, OccState> | undefined;
+}
+
+interface PendingJoin {
+  resolve(snapshot: RoomSnapshot): void;
+  reject(error: EstuaryError): void;
+  timer: NodeJS.Timeout;
+  rejoin: boolean;
+}
+
+interface QueuedLine {
+  line: string;
+  urgent: boolean;
+  resolve(): void;
+  reject(error: EstuaryError): void;
+  timer?: NodeJS.Timeout | undefined;
+}
+
+/**
+ * Staggers reconnects of every session of the process so a netsplit or a
+ * server restart does not make hundreds of connections at once
+ * (matrix-appservice-irc #1601).
+ */
+const reconnectLimiter = new Bottleneck({ maxConcurrent: 4, minTime: 100 });
+
+/** Numerics that answer a JOIN (RFC 2812 §5.2, plus common extensions). */
+const JOIN_ERRORS: Record<string, "not-found" | "not-allowed"> = {
+  "403": "not-found", // ERR_NOSUCHCHANNEL
+  "476": "not-found", // ERR_BADCHANMASK
+  "479": "not-found", // ERR_BADCHANNAME (InspIRCd, Solanum)
+  "405": "not-allowed", // ERR_TOOMANYCHANNELS
+  "471": "not-allowed", // ERR_CHANNELISFULL
+  "473": "not-allowed", // ERR_INVITEONLYCHAN
+  "474": "not-allowed", // ERR_BANNEDFROMCHAN
+  "475": "not-allowed", // ERR_BADCHANNELKEY
+  "477": "not-allowed", // ERR_NEEDREGGEDNICK
+  "489": "not-allowed", // ERR_SECUREONLYCHAN
+  "520": "not-allowed", // ERR_CANTJOINOPERSONLY (InspIRCd)
+};
+/** Numerics that answer a NICK. */
+const NICK_ERRORS: Record<string, "conflict" | "not-acceptable"> = {
+  "433": "conflict", // ERR_NICKNAMEINUSE
+  "436": "conflict", // ERR_NICKCOLLISION
+  "437": "conflict", // ERR_UNAVAILRESOURCE
+  "432": "not-acceptable", // ERR_ERRONEUSNICKNAME
+  "447": "not-acceptable", // ERR_NONICKCHANGE (InspIRCd +N)
+  "438": "not-acceptable", // ERR_NICKTOOFAST
+};
+
+const ECHO_MEMORY = 64;
+
+export class IrcConnection {
+  readonly host: string;
+  nick: string;
+  private readonly cfg: ConnectionConfig;
+  private readonly hooks: ConnectionHooks;
+  private readonly log: Logger;
+  private client: Client | undefined;
+  private state: State = "idle";
+  private opening: Promise<void> | undefined;
+  private lastError: EstuaryError | undefined;
+  private ident: string | undefined;
+  private displayedHost: string | undefined;
+  private readonly channels = new Map<string, ChannelState>();
+  private readonly joins = new Map<string, PendingJoin>();
+  private nickChange: { resolve(nick: string): void; reject(e: EstuaryError): void; timer: NodeJS.Timeout } | undefined;
+  private readonly queue: QueuedLine[] = [];
+  private scheduled = 0;
+  private readonly limiter: Bottleneck;
+  private readonly stateWaiters = new Set<() => void>();
+  private readonly echoes = new Map<string, string[]>();
+  private reconnectAttempt = 0;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+
+  constructor(cfg: ConnectionConfig, hooks: ConnectionHooks) {
+    this.cfg = cfg;
+    this.host = cfg.host;
+    this.nick = cfg.nick;
+    this.hooks = hooks;
+    this.log = hooks.log.child({ ircServer: cfg.host });
+    // Token bucket: `burst` lines at once, then one more every intervalMs (Libera-like defaults).
+    this.limiter =
+      cfg.flood.intervalMs > 0
+        ? new Bottleneck({
+            maxConcurrent: 1,
+            reservoir: cfg.flood.burst,
+            reservoirIncreaseAmount: 1,
+            reservoirIncreaseInterval: cfg.flood.intervalMs,
+            reservoirIncreaseMaximum: cfg.flood.burst,
+          })
+        : new Bottleneck({ maxConcurrent: 1 });
+  }
+
+  get online(): boolean {
+    return this.state === "online";
+  }
+
+  get closed(): boolean {
+    return this.state === "closed";
+  }
+
+  get channelCount(): number {
+    return this.channels.size + this.joins.size;
+  }
+
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  /** Connects and registers if needed; `nick` is used only when a new connection is opened. */
+  async ensureOnline(nick?: string): Promise<void> {
+    if (this.state === "online") return;
+    if (this.state === "closed") throw fail("unavailable", `The connection to ${this.host} is closed`);
+    if (this.state === "idle") {
+      if (nick !== undefined) this.nick = safeMiddle(nick) ?? this.nick;
+      this.setState("connecting");
+      this.emitStatus("connecting", `Connecting to ${this.host}`);
+      this.opening = this.open().then(
+        () => {
+          this.lastError = undefined;
+          this.setState("online");
+          this.emitStatus("online", `Connected to ${this.host}`);
+          this.afterRegistration();
+        },
+        (e: EstuaryError) => {
+          this.lastError = e;
+          this.emitStatus("error", e.message);
+          this.setState("idle");
+          this.rejectQueue(fail("unavailable", `Not sent: ${e.message}`));
+          throw e;
+        },
+      );
+      this.opening.catch(() => {});
+    }
+    if (this.state === "connecting" && this.opening) {
+      await this.opening;
+      return;
+    }
+    await this.waitOnline(Date.now() + this.cfg.timeoutMs);
+  }
+
+  /** One connection attempt: resolves on RPL_WELCOME (001). */
+  private open(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const client = new Client();
+      this.client = client;
+      this.attach(client);
+      const base = this.nick;
+      let tries = 0;
+      let serverError = "";
+      let settled = false;
+      const finish = (error?: EstuaryError) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        client.off("registered", onRegistered);
+        client.off("socket close", onClose);
+        client.connection.off("message", onMessage);
+        if (error) {
+          this.client = undefined;
+          client.removeAllListeners();
+          client.connection.end();
+          reject(error);
+        } else resolve();
+      };
+      const timer = setTimeout(
+        () => finish(fail("timeout", `${this.host} did not complete registration in time`)),
+        this.cfg.timeoutMs,
+      );
+      const onRegistered = (ev: { nick: string }) => {
+        this.nick = ev.nick;
+        finish();
+      };
+      const onClose = (err?: Error) => {
+        const why = serverError || err?.message || "connection closed";
+        finish(fail("unavailable", `Could not connect to ${this.host}: ${why}`));
+      };
+      const onMessage = (msg: ParsedMessage) => {
+        const reason = msg.params[msg.params.length - 1] ?? "";
+        if (msg.command === "ERROR") serverError = reason;
+        else if (msg.command === "433" || msg.command === "436" || msg.command === "437") {
+          // Nick in use at registration: try nick_, nick__, nick___ (Biboumi does the same).
+          tries++;
+          if (tries > 3) finish(fail("conflict", `The nickname ${base} is already in use on ${this.host}`));
+          else {
+            this.nick = `${safeMiddle(base) ?? "estuary"}${"_".repeat(tries)}`;
+            client.connection.write(`NICK ${this.nick}`);
+          }
+        } else if (msg.command === "432") {
+          finish(fail("not-acceptable", `${this.host} refuses the nickname ${base}: ${reason}`));
+        } else if (msg.command === "464" || msg.command === "465") {
+          // ERR_PASSWDMISMATCH, ERR_YOUREBANNEDCREEP
+          finish(fail("not-allowed", `${this.host}: ${reason}`));
+        } else if (msg.command === "904" && !serverError) serverError = `SASL authentication failed: ${reason}`;
+      };
+      client.on("registered", onRegistered);
+      client.on("socket close", onClose);
+      client.connection.on("message", onMessage);
+      const cfg = this.cfg;
+      client.connect({
+        host: cfg.host.replace(/^\[(.*)\]$/, "$1"),
+        port: cfg.port,
+        tls: cfg.tls,
+        rejectUnauthorized: cfg.rejectUnauthorized,
+        nick: safeMiddle(this.nick) ?? "estuary",
+        username: safeMiddle(cfg.username) ?? "estuary",
+        gecos: stripUnsafe(cfg.realname) || "Estuary",
+        ...(cfg.password ? { password: stripUnsafe(cfg.password) } : {}),
+        ...(cfg.sasl
+          ? { account: { account: stripUnsafe(cfg.sasl.account), password: stripUnsafe(cfg.sasl.password) } }
+          : {}),
+        ...(cfg.webirc
+          ? {
+              webirc: {
+                password: stripUnsafe(cfg.webirc.password),
+                username: stripUnsafe(cfg.webirc.gateway),
+                hostname: stripUnsafe(cfg.webirc.hostname),
+                address: stripUnsafe(cfg.webirc.ip),
+              },
+            }
+          : {}),
+        // Reconnection is ours (backoff with jitter, staggered, with rejoin and diff).
+        auto_reconnect: false,
+        enable_echomessage: true,
+        version: null,
+        transport: FallbackDecodingTransport,
+      });
+    });
+  }
+
+  private afterRegistration(): void {
+    for (const line of this.cfg.commandsAfterConnect) {
+      const l = stripUnsafe(line).replace(/^\//, "");
+      if (l.trim() !== "") this.enqueue([l]).catch((e: unknown) => this.log.warn({ err: e }, "command after connect"));
+    }
+    this.pump();
+  }
+
+  private lost(why: string): void {
+    if (this.state !== "online") return;
+    this.client = undefined;
+    for (const ch of this.channels.values()) {
+      ch.previous ??= ch.occupants;
+      ch.synced = false;
+    }
+    this.failJoins(fail("unavailable", `Lost the connection to ${this.host}`));
+    this.setState("reconnecting");
+    this.emitStatus("degraded", `Lost the connection to ${this.host} (${why}); reconnecting`);
+    this.scheduleReconnect();
+  }
+
+  private scheduleReconnect(): void {
+    // Exponential backoff with "equal jitter", capped (5 minutes by default).
+    const base = Math.min(this.cfg.reconnect.maxMs, this.cfg.reconnect.initialMs * 2 ** this.reconnectAttempt);
+    const delay = base / 2 + Math.random() * (base / 2);
+    this.reconnectAttempt++;
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      if (this.state !== "reconnecting") return;
+      if (this.channels.size === 0 && this.queue.length === 0) {
+        // Nothing to restore: open lazily next time.
+        this.setState("idle");
+        this.hooks.onIdle();
+        return;
+      }
+      reconnectLimiter
+        .schedule(() => this.open())
+        .then(
+          () => {
+            if (this.state !== "reconnecting") return;
+            this.reconnectAttempt = 0;
+            this.setState("online");
+            this.emitStatus("online", `Reconnected to ${this.host}`);
+            this.rejoin();
+            this.afterRegistration();
+          },
+          (e: unknown) => {
+            if (this.state !== "reconnecting") return;
+            this.log.info({ err: e }, "reconnect failed");
+            this.scheduleReconnect();
+          },
+        );
+    }, delay);
+  }
+
+  private rejoin(): void {
+    for (const ch of this.channels.values()) {
+      const lower = ircLower(ch.name);
+      const timer = setTimeout(() => this.settleJoin(lower, fail("timeout", `${ch.name}: no answer to JOIN`)), this.cfg.timeoutMs);
+      this.joins.set(lower, { resolve: () => {}, reject: () => {}, timer, rejoin: true });
+      this.enqueue([this.build("JOIN", [ch.name, ...(ch.key ? [ch.key] : [])])], true).catch(() => {});
+    }
+  }
+
+  async close(reason = "Bye"): Promise<void> {
+    if (this.state === "closed") return;
+    const client = this.client;
+    this.setState("closed");
+    clearTimeout(this.reconnectTimer);
+    this.failJoins(fail("unavailable", "Session closed"));
+    this.rejectQueue(fail("unavailable", "Not sent: the session was closed"));
+    if (this.nickChange) {
+      clearTimeout(this.nickChange.timer);
+      this.nickChange.reject(fail("unavailable", "Session closed"));
+      this.nickChange = undefined;
+    }
+    await this.limiter.stop({ dropWaitingJobs: true }).catch(() => {});
+    if (client?.connected) {
+      const closed = new Promise<void>((resolve) => client.once("socket close", () => resolve()));
+      client.quit(stripUnsafe(reason));
+      await Promise.race([closed, new Promise((r) => setTimeout(r, 2000).unref())]);
+    }
+    client?.removeAllListeners();
+    this.channels.clear();
+  }
+
+  private setState(state: State): void {
+    this.state = state;
+    if (state === "online") {
+      for (const q of this.queue) clearTimeout(q.timer);
+      for (const q of this.queue) q.timer = undefined;
+    } else if (state === "reconnecting" || state === "connecting") {
+      for (const q of this.queue) this.armRetryTimer(q);
+    }
+    for (const w of [...this.stateWaiters]) w();
+  }
+
+  private waitOnline(deadline: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        if (this.state === "online") done();
+        else if (this.state === "closed") done(fail("unavailable", `The connection to ${this.host} is closed`));
+        else if (this.state === "idle") done(this.lastError ?? fail("unavailable", `Not connected to ${this.host}`));
+      };
+      const timer = setTimeout(() => done(fail("timeout", `${this.host} is not reachable right now`)), deadline - Date.now());
+      const done = (e?: EstuaryError) => {
+        clearTimeout(timer);
+        this.stateWaiters.delete(check);
+        if (e) reject(e);
+        else resolve();
+      };
+      this.stateWaiters.add(check);
+      check();
+    });
+  }
+
+  private emitStatus(state: "connecting" | "online" | "degraded" | "error", text: string): void {
+    this.hooks.emit({ type: "status", state, text });
+  }
+
+  // ---------------------------------------------------------------- queue
+
+  /** `COMMAND middle… :trailing` from sanitised parameters; throws bad-request on an unusable middle parameter. */
+  build(command: string, middles: string[], trailing?: string): string {
+    const parts = [command];
+    for (const m of middles) {
+      const safe = safeMiddle(m);
+      if (safe === undefined) throw fail("bad-request", `Invalid IRC parameter: ${JSON.stringify(stripUnsafe(m))}`);
+      parts.push(safe);
+    }
+    if (trailing !== undefined) parts.push(`:${stripUnsafe(trailing)}`);
+    return parts.join(" ");
+  }
+
+  /**
+   * Queues lines (all or none: a message is never half-queued); resolves once
+   * every line is written to the socket after flood control.
+   */
+  enqueue(lines: string[], urgent = false): Promise<void> {
+    if (this.state === "closed") return Promise.reject(fail("unavailable", "Not sent: the session was closed"));
+    if (this.queue.length + lines.length > this.cfg.maxQueue) {
+      return Promise.reject(
+        fail("queue-full", `Not sent: too many messages are waiting to be sent to ${this.host}; try again later`),
+      );
+    }
+    const all = lines.map(
+      (line) =>
+        new Promise<void>((resolve, reject) => {
+          const q: QueuedLine = { line: stripUnsafe(line), urgent, resolve, reject };
+          if (this.state !== "online") this.armRetryTimer(q);
+          this.queue.push(q);
+        }),
+    );
+    this.pump();
+    return Promise.all(all).then(() => {});
+  }
+
+  private armRetryTimer(q: QueuedLine): void {
+    if (q.timer) return;
+    q.timer = setTimeout(() => {
+      const i = this.queue.indexOf(q);
+      if (i < 0) return;
+      this.queue.splice(i, 1);
+      q.reject(fail("unavailable", `Not sent: ${this.host} could not be reached within ${Math.round(this.cfg.retryWindowMs / 1000)} s`));
+    }, this.cfg.retryWindowMs);
+  }
+
+  private rejectQueue(e: EstuaryError): void {
+    for (const q of this.queue.splice(0)) {
+      clearTimeout(q.timer);
+      q.reject(e);
+    }
+  }
+
+  /**
+   * Lines stay in our queue until written: a bottleneck job takes the head
+   * when it runs (urgent lines, i.e. rejoins, first), so a line never waits
+   * inside the limiter across a disconnection.
+   */
+  private pump(): void {
+    if (this.state !== "online") return;
+    while (this.scheduled < this.queue.length) {
+      this.scheduled++;
+      this.limiter
+        .schedule(() => this.writeNext())
+        .catch(() => {})
+        .finally(() => {
+          this.scheduled--;
+          this.pump();
+        });
+    }
+  }
+
+  private async writeNext(): Promise<void> {
+    const client = this.client;
+    if (this.state !== "online" || !client?.connection.connected) return;
+    const urgent = this.queue.findIndex((q) => q.urgent);
+    const [q] = this.queue.splice(urgent >= 0 ? urgent : 0, 1);
+    if (!q) return;
+    clearTimeout(q.timer);
+    await new Promise<void>((resolve) => {
+      client.connection.write(q.line, () => resolve());
+    });
+    q.resolve();
+  }
+
+  // ---------------------------------------------------------------- commands
+
+  async join(channel: string, key?: string): Promise<RoomSnapshot> {
+    const lower = ircLower(channel);
+    const existing = this.channels.get(lower);
+    if (existing?.synced) return this.snapshot(existing);
+    const line = this.build("JOIN", [channel, ...(key ? [key] : [])]);
+    return new Promise<RoomSnapshot>((resolve, reject) => {
+      const previous = this.joins.get(lower);
+      if (previous) clearTimeout(previous.timer);
+      const timer = setTimeout(
+        () => this.settleJoin(lower, fail("timeout", `${this.host} did not answer the join of ${channel} in time`)),
+        this.cfg.timeoutMs,
+      );
+      this.joins.set(lower, {
+        resolve: (s) => {
+          previous?.resolve(s);
+          resolve(s);
+        },
+        reject: (e) => {
+          previous?.reject(e);
+          reject(e);
+        },
+        timer,
+        rejoin: false,
+      });
+      if (key) {
+        const ch = this.channels.get(lower);
+        if (ch) ch.key = key;
+      }
+      this.pendingKeys.set(lower, key);
+      this.enqueue([line]).catch((e: EstuaryError) => this.settleJoin(lower, e));
+    });
+  }
+
+  private readonly pendingKeys = new Map<string, string | undefined>();
+
+  private settleJoin(lower: string, result: EstuaryError | ChannelState): void {
+    const pending = this.joins.get(lower);
+    if (!pending) return;
+    this.joins.delete(lower);
+    clearTimeout(pending.timer);
+    if (result instanceof Error) {
+      const ch = this.channels.get(lower);
+      if (pending.rejoin && ch) {
+        this.channels.delete(lower);
+        this.hooks.emit({ type: "room-closed", room: ch.room, how: "error", reason: result.message });
+      } else if (ch && !ch.synced) this.channels.delete(lower);
+      pending.reject(result);
+      if (this.channelCount === 0) this.hooks.onIdle();
+    } else pending.resolve(this.snapshot(result));
+  }
+
+  private failJoins(e: EstuaryError): void {
+    for (const [lower, p] of [...this.joins]) {
+      if (p.rejoin) {
+        this.joins.delete(lower);
+        clearTimeout(p.timer);
+      } else this.settleJoin(lower, e);
+    }
+  }
+
+  async leave(channel: string, reason?: string): Promise<void> {
+    const lower = ircLower(channel);
+    const ch = this.channels.get(lower);
+    this.channels.delete(lower);
+    const pending = this.joins.get(lower);
+    if (pending) this.settleJoin(lower, fail("not-found", "Left before the join completed"));
+    if (ch && this.state === "online") await this.enqueue([this.build("PART", [ch.name], reason ?? undefined)]);
+    if (this.channelCount === 0) this.hooks.onIdle();
+  }
+
+  isJoined(channel: string): boolean {
+    return this.channels.has(ircLower(channel));
+  }
+
+  async say(target: string, lines: string[], action: boolean, direct: boolean): Promise<void> {
+    const lineLen = Number(this.client?.network.options.LINELEN) || 512;
+    const out: string[] = [];
+    const echoKeys: string[] = [];
+    for (const text of lines) {
+      // CTCP ACTION adds "\x01ACTION " and "\x01" (9 bytes) around the text.
+      const limit =
+        maxBodyBytes({ lineLen, nick: this.nick, user: this.ident, host: this.displayedHost, command: "PRIVMSG", target }) -
+        (action ? 9 : 0);
+      for (const piece of splitByBytes(stripUnsafe(text), limit)) {
+        if (piece === "") continue;
+        out.push(this.build("PRIVMSG", [target], action ? `\x01ACTION ${piece}\x01` : piece));
+        echoKeys.push(`${action ? "A" : "P"}\n${piece}`);
+      }
+    }
+    if (out.length === 0) return;
+    const done = this.enqueue(out);
+    // Remember what we sent so echo-message copies are not emitted (the core reflects them itself).
+    if (this.client?.network.cap.isEnabled("echo-message")) {
+      const key = ircLower(target);
+      const list = this.echoes.get(key) ?? [];
+      list.push(...echoKeys);
+      this.echoes.set(key, list.slice(-ECHO_MEMORY));
+    }
+    if (direct) this.hooks.onDirectActivity();
+    await done;
+  }
+
+  async changeNick(nick: string): Promise<string> {
+    if (ircLower(nick) === ircLower(this.nick)) return this.nick;
+    await this.ensureOnline();
+    const line = this.build("NICK", [nick]);
+    if (this.nickChange) throw fail("conflict", "A nick change is already in progress");
+    return new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.nickChange = undefined;
+        reject(fail("timeout", `${this.host} did not answer the nick change in time`));
+      }, this.cfg.timeoutMs);
+      this.nickChange = { resolve, reject, timer };
+      this.enqueue([line]).catch((e: EstuaryError) => {
+        clearTimeout(timer);
+        this.nickChange = undefined;
+        reject(e);
+      });
+    });
+  }
+
+  async topic(channel: string, text: string): Promise<void> {
+    await this.enqueue([this.build("TOPIC", [channel], text)]);
+  }
+
+  async kick(channel: string, nick: string, reason?: string): Promise<void> {
+    await this.enqueue([this.build("KICK", [channel, nick], reason || undefined)]);
+  }
+
+  async ban(channel: string, nick: string, reason?: string): Promise<void> {
+    const mask = `${safeMiddle(nick) ?? ""}!*@*`;
+    await this.enqueue([this.build("MODE", [channel, "+b", mask]), this.build("KICK", [channel, nick], reason || undefined)]);
+  }
+
+  async away(message: string | undefined): Promise<void> {
+    if (this.state !== "online") return;
+    await this.enqueue([message === undefined ? "AWAY" : this.build("AWAY", [], message || "Away")]);
+  }
+
+  // ---------------------------------------------------------------- snapshot
+
+  private snapshot(ch: ChannelState): RoomSnapshot {
+    const self = rolesFromModes(ch.selfModes);
+    const snapshot: RoomSnapshot = {
+      nick: this.nick,
+      self,
+      occupants: [...ch.occupants.values()].map((o) => this.occupant(o)),
+    };
+    if (ch.subject) snapshot.subject = ch.subject;
+    return snapshot;
+  }
+
+  private occupant(o: OccState): Occupant {
+    const occ: Occupant = { nick: o.nick, contact: contactId(this.host, o.nick), ...rolesFromModes(o.modes) };
+    if (o.away !== undefined) {
+      occ.show = "away";
+      if (o.away) occ.status = o.away;
+    }
+    return occ;
+  }
+
+  private isSelf(nick: string | undefined): boolean {
+    return nick !== undefined && ircLower(nick) === ircLower(this.nick);
+  }
+
+  private isChannelName(target: string): boolean {
+    const types = this.client?.network.options.CHANTYPES;
+    const prefixes = Array.isArray(types) ? types.join("") : CHANNEL_PREFIXES;
+    return target !== "" && prefixes.includes(target[0]!);
+  }
+
+  private prefixModes(): Set<string> {
+    const prefix = this.client?.network.options.PREFIX;
+    return new Set(Array.isArray(prefix) ? prefix.map((p) => p.mode) : ["q", "a", "o", "h", "v"]);
+  }
+
+  // ---------------------------------------------------------------- events
+
+  private attach(client: Client): void {
+    const on = <T>(event: string, fn: (ev: T) => void) => {
+      client.on(event, (ev: T) => {
+        if (client !== this.client || this.state === "closed") return;
+        try {
+          fn(ev);
+        } catch (e) {
+          this.log.error({ err: e, event }, "IRC event handler failed");
+        }
+      });
+    };
+
+    on<Error | undefined>("socket close", (err) => {
+      if (this.state === "online") this.lost(err?.message ?? "connection closed");
+    });
+    client.connection.on("message", (msg: ParsedMessage) => {
+      if (client !== this.client || this.state === "closed") return;
+      this.onNumeric(msg);
+    });
+
+    on<{ nick: string; ident: string; hostname: string; channel: string }>("join", (ev) => {
+      const lower = ircLower(ev.channel);
+      if (this.isSelf(ev.nick)) {
+        this.ident = ev.ident || this.ident;
+        this.displayedHost = ev.hostname || this.displayedHost;
+        const ch = this.channels.get(lower);
+        if (ch) {
+          ch.previous ??= ch.occupants;
+          ch.occupants = new Map();
+          ch.selfModes = new Set();
+          ch.synced = false;
+          ch.name = ev.channel;
+        } else if (this.joins.has(lower)) {
+          this.channels.set(lower, {
+            name: ev.channel,
+            room: roomId(this.host, ev.channel),
+            key: this.pendingKeys.get(lower),
+            occupants: new Map(),
+            selfModes: new Set(),
+            synced: false,
+          });
+        }
+        this.pendingKeys.delete(lower);
+        return;
+      }
+      const ch = this.channels.get(lower);
+      if (!ch) return;
+      const o: OccState = { nick: ev.nick, modes: new Set() };
+      ch.occupants.set(ircLower(ev.nick), o);
+      if (ch.synced) this.hooks.emit({ type: "join", room: ch.room, occupant: this.occupant(o) });
+    });
+
+    on<{ channel: string; users: { nick: string; modes: string[] }[] }>("userlist", (ev) => {
+      const lower = ircLower(ev.channel);
+      const ch = this.channels.get(lower);
+      if (!ch) return;
+      const fresh = new Map<string, OccState>();
+      for (const u of ev.users) {
+        // irc-framework strips known PREFIX symbols; keep any it did not know.
+        const modes = new Set(u.modes);
+        let nick = u.nick;
+        while (nick && modeForSymbol(nick[0]!)) {
+          modes.add(modeForSymbol(nick[0]!)!);
+          nick = nick.slice(1);
+        }
+        if (this.isSelf(nick)) ch.selfModes = modes;
+        else fresh.set(ircLower(nick), { nick, modes, away: ch.occupants.get(ircLower(nick))?.away });
+      }
+      const before = ch.previous;
+      ch.previous = undefined;
+      ch.occupants = fresh;
+      const wasSynced = ch.synced;
+      ch.synced = true;
+      if (before && !wasSynced) this.emitDiff(ch, before);
+      this.settleJoin(lower, ch);
+    });
+
+    on<{ channel: string; topic: string; nick?: string }>("topic", (ev) => {
+      const ch = this.channels.get(ircLower(ev.channel));
+      if (!ch) return;
+      const text = stripUnsafe(ev.topic);
+      const changed = ch.subject?.text !== text;
+      ch.subject = ev.nick ? { text, by: ev.nick, at: new Date() } : { text };
+      if (ev.nick) {
+        if (ch.synced) this.hooks.emit({ type: "topic", room: ch.room, text, by: ev.nick });
+      } else if (changed && (ch.synced || ch.previous !== undefined)) {
+        // RPL_TOPIC outside a first join: a TOPIC query or a rejoin after the topic changed.
+        this.hooks.emit({ type: "topic", room: ch.room, text });
+      }
+    });
+
+    on<{ channel: string; nick: string; when: string }>("topicsetby", (ev) => {
+      const ch = this.channels.get(ircLower(ev.channel));
+      if (!ch?.subject) return;
+      ch.subject.by = ev.nick;
+      const when = Number(ev.when);
+      if (Number.isFinite(when) && when > 0) ch.subject.at = new Date(when * 1000);
+    });
+
+    on<{ nick: string; channel: string; message: string }>("part", (ev) => {
+      const lower = ircLower(ev.channel);
+      const ch = this.channels.get(lower);
+      if (!ch) return;
+      if (this.isSelf(ev.nick)) {
+        // We did not ask (leave() forgets the channel first): the server parted us (SAPART, channel closed).
+        this.channels.delete(lower);
+        this.hooks.emit({ type: "room-closed", room: ch.room, how: "error", reason: ev.message || "Removed from the channel" });
+        if (this.channelCount === 0) this.hooks.onIdle();
+        return;
+      }
+      if (ch.occupants.delete(ircLower(ev.nick)) && ch.synced) {
+        this.hooks.emit({ type: "part", room: ch.room, nick: ev.nick, how: "leave", ...(ev.message ? { reason: ev.message } : {}) });
+      }
+    });
+
+    on<{ nick: string; channel: string; kicked: string; message: string }>("kick", (ev) => {
+      const lower = ircLower(ev.channel);
+      const ch = this.channels.get(lower);
+      if (!ch) return;
+      const reason = ev.message && ev.message !== ev.kicked ? { reason: ev.message } : {};
+      if (this.isSelf(ev.kicked)) {
+        this.channels.delete(lower);
+        this.hooks.emit({ type: "room-closed", room: ch.room, how: "kick", by: ev.nick, ...reason });
+        if (this.channelCount === 0) this.hooks.onIdle();
+        return;
+      }
+      if (ch.occupants.delete(ircLower(ev.kicked)) && ch.synced) {
+        this.hooks.emit({ type: "part", room: ch.room, nick: ev.kicked, how: "kick", by: ev.nick, ...reason });
+      }
+    });
+
+    on<{ nick: string; message: string }>("quit", (ev) => {
+      if (this.isSelf(ev.nick)) return;
+      for (const ch of this.channels.values()) {
+        if (ch.occupants.delete(ircLower(ev.nick)) && ch.synced) {
+          this.hooks.emit({ type: "part", room: ch.room, nick: ev.nick, how: "quit", ...(ev.message ? { reason: ev.message } : {}) });
+        }
+      }
+    });
+
+    on<{ nick: string; new_nick: string }>("nick", (ev) => {
+      if (this.isSelf(ev.nick)) {
+        const old = this.nick;
+        this.nick = ev.new_nick;
+        if (this.nickChange) {
+          clearTimeout(this.nickChange.timer);
+          this.nickChange.resolve(ev.new_nick);
+          this.nickChange = undefined;
+        }
+        for (const ch of this.channels.values()) this.hooks.emit({ type: "nick", room: ch.room, old, new: ev.new_nick });
+        return;
+      }
+      for (const ch of this.channels.values()) {
+        const o = ch.occupants.get(ircLower(ev.nick));
+        if (!o) continue;
+        ch.occupants.delete(ircLower(ev.nick));
+        o.nick = ev.new_nick;
+        ch.occupants.set(ircLower(ev.new_nick), o);
+        if (ch.synced) this.hooks.emit({ type: "nick", room: ch.room, old: ev.nick, new: ev.new_nick });
+      }
+    });
+
+    on<{ target: string; modes: { mode: string; param?: string }[] }>("mode", (ev) => {
+      const ch = this.channels.get(ircLower(ev.target));
+      if (!ch) return;
+      const prefixModes = this.prefixModes();
+      for (const m of ev.modes) {
+        const letter = m.mode.slice(1);
+        if (!prefixModes.has(letter) || !m.param) continue;
+        const adding = m.mode.startsWith("+");
+        if (this.isSelf(m.param)) {
+          if (adding) ch.selfModes.add(letter);
+          else ch.selfModes.delete(letter);
+          if (ch.synced) this.hooks.emit({ type: "occupant", room: ch.room, occupant: { nick: this.nick, ...rolesFromModes(ch.selfModes) } });
+          continue;
+        }
+        const o = ch.occupants.get(ircLower(m.param));
+        if (!o) continue;
+        if (adding) o.modes.add(letter);
+        else o.modes.delete(letter);
+        if (ch.synced) this.hooks.emit({ type: "occupant", room: ch.room, occupant: this.occupant(o) });
+      }
+    });
+
+    const awayChange = (ev: { nick: string; message: string; self: boolean }, away: string | undefined) => {
+      if (ev.self || this.isSelf(ev.nick)) return;
+      let seen = false;
+      for (const ch of this.channels.values()) {
+        const o = ch.occupants.get(ircLower(ev.nick));
+        if (!o) continue;
+        seen = true;
+        o.away = away;
+        if (ch.synced) this.hooks.emit({ type: "occupant", room: ch.room, occupant: this.occupant(o) });
+      }
+      if (seen) {
+        const show: Show = away === undefined ? "available" : "away";
+        this.hooks.emit({ type: "presence", contact: contactId(this.host, ev.nick), show, ...(away ? { status: away } : {}) });
+      }
+    };
+    on<{ nick: string; message: string; self: boolean }>("away", (ev) => awayChange(ev, stripUnsafe(ev.message ?? "")));
+    on<{ nick: string; message: string; self: boolean }>("back", (ev) => awayChange(ev, undefined));
+
+    on<{ target: string; time?: number }>("displayed host", (ev: unknown) => {
+      const e = ev as { nick: string; hostname: string };
+      if (this.isSelf(e.nick)) this.displayedHost = e.hostname;
+    });
+
+    type MsgEvent = {
+      nick: string;
+      ident: string;
+      hostname: string;
+      target: string;
+      message: string;
+      tags: Record<string, string>;
+      time?: number;
+      from_server: boolean;
+    };
+    on<MsgEvent>("privmsg", (ev) => this.onMessage(ev, "P"));
+    on<MsgEvent>("action", (ev) => this.onMessage(ev, "A"));
+    on<MsgEvent>("notice", (ev) => this.onMessage(ev, "N"));
+  }
+
+  private onMessage(
+    ev: { nick: string; ident: string; hostname: string; target: string; message: string; tags: Record<string, string>; time?: number; from_server: boolean },
+    kind: "P" | "A" | "N",
+  ): void {
+    const text = stripUnsafe(ev.message ?? "");
+    const fromServer = ev.from_server || !ev.nick || (!ev.ident && !ev.hostname && ev.nick.includes("."));
+    if (fromServer || (kind === "N" && ev.target === "*")) {
+      this.hooks.emit({ type: "service-message", service: this.host, text: ircToRich(text), notice: kind === "N" });
+      return;
+    }
+    const inChannel = this.isChannelName(ev.target);
+    const self = this.isSelf(ev.nick);
+    if (self) {
+      // echo-message (IRCv3): our own line coming back. Suppress what this session sent.
+      const key = ircLower(ev.target);
+      const list = this.echoes.get(key);
+      const i = list?.indexOf(`${kind}\n${text}`) ?? -1;
+      if (list && i >= 0) {
+        list.splice(i, 1);
+        return;
+      }
+    }
+    const chat = inChannel
+      ? { kind: "room" as const, room: roomId(this.host, ev.target) }
+      : { kind: "direct" as const, contact: contactId(this.host, self ? ev.target : ev.nick) };
+    if (!inChannel) this.hooks.onDirectActivity();
+    const event: LegacyEvent = {
+      type: "message",
+      chat,
+      from: { nick: ev.nick, contact: contactId(this.host, ev.nick) },
+      text: ircToRich(text),
+    };
+    if (kind === "A") event.action = true;
+    if (kind === "N") event.notice = true;
+    if (self) event.self = true;
+    const msgid = ev.tags?.msgid;
+    if (msgid) event.id = msgid;
+    if (ev.time) event.at = new Date(ev.time);
+    this.hooks.emit(event);
+  }
+
+  private onNumeric(msg: ParsedMessage): void {
+    const code = msg.command;
+    if (!/^[45]\d\d$/.test(code)) return;
+    const reason = stripUnsafe(msg.params[msg.params.length - 1] ?? "");
+    const subject = msg.params[1] ?? "";
+    const joinKind = JOIN_ERRORS[code];
+    if (joinKind && this.joins.has(ircLower(subject))) {
+      this.settleJoin(ircLower(subject), fail(joinKind, `${subject}: ${reason}`));
+      return;
+    }
+    const nickKind = NICK_ERRORS[code];
+    if (nickKind && this.nickChange && this.state === "online") {
+      const p = this.nickChange;
+      this.nickChange = undefined;
+      clearTimeout(p.timer);
+      p.reject(fail(nickKind, `${subject}: ${reason}`));
+      return;
+    }
+    if (this.state !== "online") return; // registration errors are handled by open()
+    // Anything else the server refuses (cannot send to channel, no such nick, not an operator…)
+    // is shown from the server's address so nothing fails silently.
+    const text = msg.params.slice(1).map(stripUnsafe).join(" ");
+    this.hooks.emit({ type: "service-message", service: this.host, text: ircToRich(text) });
+  }
+
+  private emitDiff(ch: ChannelState, before: Map<string, OccState>): void {
+    for (const [lower, o] of before) {
+      if (!ch.occupants.has(lower)) this.hooks.emit({ type: "part", room: ch.room, nick: o.nick, how: "quit", reason: "Left while the gateway was disconnected" });
+    }
+    for (const [lower, o] of ch.occupants) {
+      const old = before.get(lower);
+      if (!old) this.hooks.emit({ type: "join", room: ch.room, occupant: this.occupant(o) });
+      else {
+        const a = rolesFromModes(old.modes);
+        const b = rolesFromModes(o.modes);
+        if (a.role !== b.role || a.affiliation !== b.affiliation) this.hooks.emit({ type: "occupant", room: ch.room, occupant: this.occupant(o) });
+      }
+    }
+  }
+}

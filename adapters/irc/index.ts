@@ -1,0 +1,51 @@
+/**
+ * The IRC adapter, Biboumi-compatible addressing (`#chan%server`,
+ * `nick%server`, `server`), on irc-framework.
+ */
+import type { Adapter } from "../../core/adapter.ts";
+import type { Logger } from "../../core/log.ts";
+import { createAddressCodec } from "./ids.ts";
+import { ircOptionsSchema } from "./options.ts";
+import { IrcSession } from "./session.ts";
+
+export { ircOptionsSchema, serverSettingsFields, serverSettingsSchema } from "./options.ts";
+export type { IrcOptions, ServerSettings } from "./options.ts";
+
+export function createIrcAdapter(options: unknown, deps: { log: Logger }): Adapter {
+  const parsed = ircOptionsSchema.safeParse(options ?? {});
+  if (!parsed.success) throw new Error(`Invalid IRC adapter options: ${parsed.error.message}`);
+  const opts = parsed.data;
+  const log = deps.log.child({ adapter: "irc" });
+  const sessions = new Set<IrcSession>();
+  return {
+    network: "irc",
+    gatewayType: "irc",
+    displayName: "IRC",
+    capabilities: { rooms: true },
+    registration: {
+      required: false,
+      instructions: opts.fixedServer
+        ? `Join IRC channels on ${opts.fixedServer} as #channel@this-gateway; no registration is needed.`
+        : "Join IRC channels as #channel%irc.example.net@this-gateway and talk to people as nick%irc.example.net@this-gateway; no registration is needed.",
+      fields: [],
+    },
+    ids: createAddressCodec({ fixedServer: opts.fixedServer }),
+    async validateRegistration() {
+      return {};
+    },
+    async openSession(ctx) {
+      const session = new IrcSession({ ...ctx, log: ctx.log ?? log }, opts);
+      sessions.add(session);
+      ctx.signal.addEventListener("abort", () => sessions.delete(session), { once: true });
+      const close = session.close.bind(session);
+      session.close = async (reason?: string) => {
+        sessions.delete(session);
+        await close(reason);
+      };
+      return session;
+    },
+    async shutdown() {
+      await Promise.all([...sessions].map((s) => s.close("Gateway shutting down")));
+    },
+  };
+}
