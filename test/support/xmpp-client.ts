@@ -46,6 +46,15 @@ function serviceOf(p: Target): { service: string; domain: string } {
   return { service: `xmpp://127.0.0.1:${p.c2sPort}`, domain: p.domain };
 }
 
+/** A predicate that throws (e.g. reads a missing child) does not match. */
+function matches(predicate: (stanza: Element) => boolean, stanza: Element): boolean {
+  try {
+    return predicate(stanza);
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Stanzas an xmpp.js entity (client or component) received and nobody
  * consumed yet. `waitFor` takes the first match, already there or to come.
@@ -77,14 +86,14 @@ export class StanzaInbox {
 
   #push(stanza: Element): void {
     if (this.ignore(stanza)) return;
-    const i = this.#waiters.findIndex((w) => w.predicate(stanza));
+    const i = this.#waiters.findIndex((w) => matches(w.predicate, stanza));
     const waiter = i >= 0 ? this.#waiters.splice(i, 1)[0] : undefined;
     if (waiter) waiter.resolve(stanza);
     else this.items.push(stanza);
   }
 
   waitFor(predicate: (stanza: Element) => boolean, timeoutMs = 5000): Promise<Element> {
-    const i = this.items.findIndex(predicate);
+    const i = this.items.findIndex((s) => matches(predicate, s));
     const found = i >= 0 ? this.items.splice(i, 1)[0] : undefined;
     if (found) return Promise.resolve(found);
     return new Promise<Element>((resolve, reject) => {
