@@ -91,7 +91,8 @@ export class SqliteAdapter extends EventEmitter implements KeyvStoreAdapter {
   constructor(options: SqliteAdapterOptions) {
     super();
     this.#path = options.path;
-    this.#now = options.now ?? Date.now;
+    // Looked up on each call, so fake clocks installed later (tests) are seen, as keyv sees them.
+    this.#now = options.now ?? (() => Date.now());
     this.opts = { dialect: "sqlite", url: `sqlite://${options.path}`, path: options.path };
 
     const inMemory = options.path === ":memory:";
