@@ -12,6 +12,7 @@ export type ErrorKind =
   | "not-found" // no such room, contact or message
   | "conflict" // nick in use, id already taken
   | "unsupported" // the network cannot do this (optional capability absent)
+  | "service-unavailable" // nothing here answers this request (unknown IQ namespace, RFC 6120 §8.4)
   | "not-allowed" // the network refuses (no op rights, banned)
   | "unavailable" // the network or session is down and the retry window passed
   | "queue-full" // a bounded queue is full: the sender must hear about it

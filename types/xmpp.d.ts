@@ -21,6 +21,7 @@ declare module "@xmpp/xml" {
     text(): string;
     text(value: string): this;
     getChildElements(): Element[];
+    cnode(child: Element | string): Element;
     append(...nodes: (Element | string)[]): this;
     prepend(...nodes: (Element | string)[]): this;
     remove(el: Element | string, xmlns?: string): this;
@@ -28,7 +29,6 @@ declare module "@xmpp/xml" {
     t(text: string): this;
     up(): Element;
     root(): Element;
-    clone(): Element;
     toString(): string;
   }
   export type Node = Element | string | null | undefined | false;
@@ -112,6 +112,20 @@ declare module "@xmpp/component" {
   }
   export function component(options: { service: string; domain: string; password: string }): Component;
   export { xml, jid };
+}
+
+declare module "@xmpp/component-core" {
+  import type { Connection } from "@xmpp/connection";
+  export interface Component extends Connection {
+    authenticate(streamId: string, secret: string): Promise<void>;
+    on(event: "open", listener: (el: import("@xmpp/xml").Element) => void): this;
+    on(event: "stanza", listener: (el: import("@xmpp/xml").Element) => void): this;
+    on(event: "error", listener: (err: Error & { condition?: string }) => void): this;
+    on(event: "disconnect" | "offline", listener: () => void): this;
+    emit(event: string, ...args: unknown[]): boolean;
+  }
+  const core: { Component: new (options: { service: string; domain: string }) => Component };
+  export default core;
 }
 
 declare module "@xmpp/client" {

@@ -122,7 +122,11 @@ export function createBackend(url: string, options: BackendOptions = {}): Backen
         },
         async close() {
           clearInterval(sweep);
-          await adapter.disconnect();
+          // @keyv/postgres keeps one module-wide pg.Pool per URI (src/pool.ts), shared by every
+          // adapter on that URI, and ending it twice throws: a second close is a no-op.
+          await adapter.disconnect().catch((err: unknown) => {
+            if (!(err instanceof Error && /end on pool more than once/.test(err.message))) throw err;
+          });
         },
       };
     }

@@ -1,0 +1,164 @@
+/**
+ * Network → XMPP: turns an adapter's events into stanzas for one user.
+ * Room membership events go through the room registry (it owns MUC state);
+ * messages, edits, retractions, reactions, typing, presence and status are
+ * built here.
+ */
+import { xml } from "@xmpp/component";
+import type { Element } from "@xmpp/xml";
+import { serializeStyling } from "./format/xep0393.ts";
+import { metrics } from "./metrics.ts";
+import type { ChatRef, LegacyEvent, Sender, Show } from "./model.ts";
+import type { Network } from "./network.ts";
+import { randomId } from "./rooms.ts";
+import { NS } from "./stanzas/ns.ts";
+import { gatewayPresence } from "./xmpp/presence.ts";
+
+export function scopeOf(user: string, network: string, chat: ChatRef): string {
+  return `${user}\n${network}\n${chat.kind === "room" ? `r:${chat.room}` : `c:${chat.contact}`}`;
+}
+
+/** Where a chat event goes, and from which JID: each joined resource for rooms, the bare JID for 1:1. */
+function routes(net: Network, user: string, chat: ChatRef, from: Sender): { from: string; to: string; type: "groupchat" | "chat" }[] {
+  if (chat.kind === "room") {
+    const state = net.rooms.get(user, chat.room);
+    if (!state) return [];
+    return [...state.resources].map((to) => ({ from: `${state.jid}/${from.nick}`, to, type: "groupchat" as const }));
+  }
+  if (chat.viaRoom) {
+    const state = net.rooms.get(user, chat.viaRoom);
+    if (state) return [...state.resources].map((to) => ({ from: `${state.jid}/${from.nick}`, to, type: "chat" as const }));
+  }
+  return [{ from: net.jidOf({ kind: "contact", contact: chat.contact }), to: user, type: "chat" }];
+}
+
+export async function handleEvent(net: Network, user: string, event: LegacyEvent): Promise<void> {
+  switch (event.type) {
+    case "join":
+    case "part":
+    case "nick":
+    case "occupant":
+    case "topic":
+    case "room-closed":
+      net.rooms.apply(user, event);
+      return;
+    case "message":
+      return onMessage(net, user, event);
+    case "edit": {
+      const scope = scopeOf(user, net.name, event.chat);
+      const target = await net.store.idmap.xmppFor(scope, event.id);
+      const id = randomId();
+      if (event.newId) await net.store.idmap.link(scope, event.newId, [id]);
+      const body = serializeStyling(event.text);
+      for (const r of routes(net, user, event.chat, event.from)) {
+        net.send(
+          xml(
+            "message",
+            { type: r.type, from: r.from, to: r.to, id },
+            xml("body", {}, body),
+            // XEP-0308: without a known original, the edit is shown as a new message.
+            target ? xml("replace", { xmlns: NS.replace, id: target }) : undefined,
+            r.type === "groupchat" ? xml("stanza-id", { xmlns: NS.sid, id, by: r.from.split("/")[0] }) : undefined,
+          ),
+        );
+      }
+      return;
+    }
+    case "retract": {
+      const scope = scopeOf(user, net.name, event.chat);
+      const target = await net.store.idmap.xmppFor(scope, event.id);
+      if (!target) return; // nothing the user's client could have shown
+      for (const r of routes(net, user, event.chat, event.from)) {
+        net.send(
+          xml(
+            "message",
+            { type: r.type, from: r.from, to: r.to, id: randomId() },
+            xml("retract", { xmlns: NS.retract, id: target }),
+            xml("fallback", { xmlns: "urn:xmpp:fallback:0", for: NS.retract }),
+            xml("body", {}, "This person attempted to retract a previous message, but it's unsupported by your client."),
+            xml("store", { xmlns: NS.hints }),
+          ),
+        );
+      }
+      return;
+    }
+    case "reactions": {
+      const scope = scopeOf(user, net.name, event.chat);
+      const target = await net.store.idmap.xmppFor(scope, event.id);
+      if (!target) return;
+      for (const r of routes(net, user, event.chat, event.from)) {
+        net.send(
+          xml(
+            "message",
+            { type: r.type, from: r.from, to: r.to, id: randomId() },
+            xml("reactions", { xmlns: NS.reactions, id: target }, ...event.emojis.map((e) => xml("reaction", {}, e))),
+            xml("store", { xmlns: NS.hints }),
+          ),
+        );
+      }
+      return;
+    }
+    case "typing":
+      for (const r of routes(net, user, event.chat, event.from)) {
+        net.send(
+          xml("message", { type: r.type, from: r.from, to: r.to }, xml(event.state, { xmlns: NS.chatStates }), xml("no-store", { xmlns: NS.hints })),
+        );
+      }
+      return;
+    case "presence":
+      net.send(contactPresence(net, user, event.contact, event.show, event.status, event.name));
+      return;
+    case "service-message":
+      net.send(
+        xml(
+          "message",
+          { type: "chat", from: net.jidOf({ kind: "service", service: event.service }), to: user, id: randomId() },
+          xml("body", {}, serializeStyling(event.text)),
+        ),
+      );
+      return;
+    case "status":
+      net.send(gatewayPresence(net, user));
+      if (event.state === "offline") net.rooms.closeAll(user, event.text ?? "Disconnected from the network");
+      return;
+  }
+}
+
+async function onMessage(net: Network, user: string, event: Extract<LegacyEvent, { type: "message" }>): Promise<void> {
+  const routesOut = routes(net, user, event.chat, event.from);
+  if (routesOut.length === 0) return;
+  const id = randomId();
+  if (event.id) await net.store.idmap.link(scopeOf(user, net.name, event.chat), event.id, [id]);
+  let body = serializeStyling(event.text);
+  if (event.action) body = `/me ${body}`;
+  // Notices (IRC NOTICE, Matrix m.notice) are marked in the text: no XEP carries the distinction.
+  else if (event.notice) body = `[notice] ${body}`;
+  const replyTo = event.replyTo ? await net.store.idmap.xmppFor(scopeOf(user, net.name, event.chat), event.replyTo) : undefined;
+  const attachments = event.attachments ?? [];
+  if (attachments.length > 0 && body === "") body = attachments.map((a) => a.url).join("\n");
+  metrics.messages.inc({ network: net.name, direction: "in" });
+  for (const r of routesOut) {
+    const children: (Element | undefined)[] = [
+      xml("body", {}, body),
+      replyTo ? xml("reply", { xmlns: NS.reply, id: replyTo }) : undefined,
+      ...attachments.map((a) => xml("x", { xmlns: NS.oob }, xml("url", {}, a.url), a.name ? xml("desc", {}, a.name) : undefined)),
+      // XEP-0203: network-stamped times (IRCv3 server-time, backlog) keep their original moment.
+      event.at ? xml("delay", { xmlns: NS.delay, stamp: event.at.toISOString(), from: r.from.split("/")[0] }) : undefined,
+      r.type === "groupchat" ? xml("stanza-id", { xmlns: NS.sid, id, by: r.from.split("/")[0] }) : undefined,
+      xml("markable", { xmlns: NS.markers }),
+    ];
+    net.send(xml("message", { type: r.type, from: r.from, to: r.to, id }, ...children));
+  }
+}
+
+export function contactPresence(net: Network, user: string, contact: string, show: Show, status?: string, name?: string): Element {
+  const from = net.jidOf({ kind: "contact", contact });
+  if (show === "offline") return xml("presence", { from, to: user, type: "unavailable" }, status ? xml("status", {}, status) : undefined);
+  return xml(
+    "presence",
+    { from, to: user },
+    show !== "available" ? xml("show", {}, show) : undefined,
+    status ? xml("status", {}, status) : undefined,
+    name ? xml("nick", { xmlns: NS.nick }, name) : undefined,
+  );
+}

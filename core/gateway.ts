@@ -1,0 +1,165 @@
+/**
+ * Starts Estuary: the store, then for each enabled network its adapter and
+ * its XEP-0114 stream, wiring inbound stanzas to core/xmpp/dispatch.ts and
+ * adapter events to core/events.ts. `stop()` is the graceful shutdown:
+ * unavailable presences to every user, sessions closed, streams closed.
+ */
+import { xml } from "@xmpp/component";
+import type { Element } from "@xmpp/xml";
+import type { Logger } from "pino";
+import type { Config, NetworkConfig, NetworkKey } from "../config/schema.ts";
+import { enabledNetworks } from "../config/schema.ts";
+import { createAccess } from "./access.ts";
+import type { Adapter } from "./adapter.ts";
+import { ComponentLink } from "./component.ts";
+import { fail, asEstuaryError } from "./errors.ts";
+import { handleEvent } from "./events.ts";
+import { createLogger } from "./log.ts";
+import type { LegacyEvent } from "./model.ts";
+import { addressHelpers, type Network } from "./network.ts";
+import { RoomRegistry } from "./rooms.ts";
+import { KeyedSerial } from "./serial.ts";
+import { SessionManager } from "./sessions.ts";
+import { openStore, type Store } from "./store/index.ts";
+import { dispatch, replyWithError } from "./xmpp/dispatch.ts";
+
+export type AdapterFactory = (options: Record<string, unknown>, deps: { log: Logger }) => Adapter | Promise<Adapter>;
+
+export interface GatewayOptions {
+  logger?: Logger;
+  /** Adapter factories by network key; the built-in ones are loaded on demand. */
+  adapters?: Partial<Record<NetworkKey, AdapterFactory>>;
+}
+
+export interface Gateway {
+  networks: Map<string, Network>;
+  store: Store;
+  stop(): Promise<void>;
+}
+
+async function builtinAdapter(key: NetworkKey): Promise<AdapterFactory> {
+  switch (key) {
+    case "irc": {
+      const path = "../adapters/irc/index.ts";
+      const mod = (await import(path)) as { createIrcAdapter: AdapterFactory };
+      return mod.createIrcAdapter;
+    }
+    default:
+      throw fail("unsupported", `The ${key} adapter is not available in this build`);
+  }
+}
+
+export async function startGateway(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
+  const log = options.logger ?? createLogger({ level: config.log.level, pretty: config.log.pretty });
+  const store = await openStore({ url: config.store.url, encryptionKey: config.store.encryptionKey });
+  const access = createAccess(config.access.allow, config.access.admins);
+  const networks = new Map<string, Network>();
+
+  for (const [key, netConfig] of enabledNetworks(config)) {
+    const factory = options.adapters?.[key] ?? (await builtinAdapter(key));
+    const adapter = await factory(netConfig.options, { log: log.child({ network: key }) });
+    networks.set(key, createNetwork(key, netConfig, adapter, { config, store, access, log }));
+  }
+  for (const net of networks.values()) net.link.start();
+  log.info({ networks: [...networks.keys()] }, "Estuary started");
+
+  let stopping: Promise<void> | undefined;
+  return {
+    networks,
+    store,
+    stop() {
+      stopping ??= (async () => {
+        await Promise.all([...networks.values()].map((net) => stopNetwork(net)));
+        await store.close();
+        log.info("Estuary stopped");
+      })();
+      return stopping;
+    },
+  };
+}
+
+function createNetwork(
+  key: string,
+  netConfig: NetworkConfig,
+  adapter: Adapter,
+  deps: { config: Config; store: Store; access: ReturnType<typeof createAccess>; log: Logger },
+): Network {
+  const log = deps.log.child({ network: key });
+  const link = new ComponentLink({
+    host: deps.config.xmpp.host,
+    port: deps.config.xmpp.port,
+    domain: netConfig.domain,
+    secret: netConfig.secret,
+    reconnect: deps.config.xmpp.reconnect,
+    outboundBuffer: deps.config.xmpp.outboundBuffer,
+    log,
+  });
+  // Events of one user are applied in order (each may await the id map).
+  const eventOrder = new KeyedSerial(10_000);
+  // Stanzas of one user to one chat are handled in order; other chats run in parallel.
+  const stanzaOrder = new KeyedSerial(deps.config.limits.maxQueuedPerChat);
+  let net!: Network;
+  const onEvent = (user: string, event: LegacyEvent): void => {
+    eventOrder.run(user, () => handleEvent(net, user, event)).catch((err: unknown) => {
+      log.error({ err, event: event.type }, "event handling failed");
+    });
+  };
+  net = {
+    name: key,
+    domain: netConfig.domain,
+    adapter,
+    link,
+    store: deps.store,
+    access: deps.access,
+    limits: deps.config.limits,
+    log,
+    sessions: new SessionManager(() => net, onEvent),
+    rooms: new RoomRegistry(() => net),
+    startedAt: new Date(),
+    send(stanza: Element) {
+      try {
+        link.send(stanza);
+      } catch (err) {
+        log.warn({ err: asEstuaryError(err).message, to: stanza.attrs.to }, "stanza not sent");
+      }
+    },
+    ...addressHelpers(adapter, netConfig.domain),
+  };
+  link.on("stanza", (stanza) => {
+    const from = (stanza.attrs.from ?? "").split("/")[0]!.toLowerCase();
+    const to = (stanza.attrs.to ?? "").split("/")[0]!.toLowerCase();
+    stanzaOrder.run(`${from}\n${to}`, () => dispatch(net, stanza)).catch((err: unknown) => replyWithError(net, stanza, err));
+  });
+  link.on("state", (state) => {
+    // After the XMPP server restarts, users' rooms are gone on its side: they re-join (XEP-0410 self-ping tells them).
+    if (state === "online") log.info("component online");
+  });
+  return net;
+}
+
+async function stopNetwork(net: Network): Promise<void> {
+  for (const user of net.sessions.users()) {
+    for (const room of net.rooms.list(user)) {
+      for (const full of room.resources) {
+        net.send(
+          xml(
+            "presence",
+            { from: `${room.jid}/${room.nick}`, to: full, type: "unavailable" },
+            xml(
+              "x",
+              { xmlns: "http://jabber.org/protocol/muc#user" },
+              xml("item", { affiliation: room.self.affiliation, role: "none" }),
+              xml("status", { code: "110" }),
+              // XEP-0045 §10.9 status 332: removed because of a system shutdown.
+              xml("status", { code: "332" }),
+            ),
+          ),
+        );
+      }
+    }
+    net.send(xml("presence", { from: net.domain, to: user, type: "unavailable" }, xml("status", {}, "Gateway shutting down")));
+  }
+  await net.sessions.closeAll("Gateway shutting down");
+  await net.adapter.shutdown?.();
+  await net.link.stop();
+}

@@ -1,0 +1,46 @@
+/**
+ * Everything the core knows about one enabled network: its adapter, its
+ * component stream, its users' sessions and rooms. Handlers in core/xmpp/
+ * (XMPP → network) and core/events.ts (network → XMPP) work on this object.
+ */
+import type { Element } from "@xmpp/xml";
+import type { Logger } from "pino";
+import type { Adapter } from "./adapter.ts";
+import type { ComponentLink } from "./component.ts";
+import { addressFor, localpartFor } from "./jid.ts";
+import type { Address } from "./model.ts";
+import type { Store } from "./store/index.ts";
+import type { SessionManager } from "./sessions.ts";
+import type { RoomRegistry } from "./rooms.ts";
+import type { Access } from "./access.ts";
+
+export interface Limits {
+  maxBodyBytes: number;
+  maxRoomsPerUser: number;
+  maxUsers: number;
+}
+
+export interface Network {
+  readonly name: string;
+  readonly domain: string;
+  readonly adapter: Adapter;
+  readonly link: ComponentLink;
+  readonly store: Store;
+  readonly access: Access;
+  readonly limits: Limits;
+  readonly log: Logger;
+  readonly sessions: SessionManager;
+  readonly rooms: RoomRegistry;
+  readonly startedAt: Date;
+  /** Sends a stanza; a full offline buffer is logged (the stanza's recipient cannot be told: the link is down). */
+  send(stanza: Element): void;
+  jidOf(address: Address): string;
+  addressOf(local: string): Address | undefined;
+}
+
+export function addressHelpers(adapter: Adapter, domain: string): Pick<Network, "jidOf" | "addressOf"> {
+  return {
+    jidOf: (address) => `${localpartFor(adapter.ids, address)}@${domain}`,
+    addressOf: (local) => addressFor(adapter.ids, local),
+  };
+}

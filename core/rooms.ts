@@ -1,0 +1,319 @@
+/**
+ * MUC state of gateway rooms (XEP-0045), per user: which of the user's
+ * resources joined, the occupant list, the subject. The network has one
+ * membership per user (one IRC JOIN, whatever the number of XMPP clients);
+ * each joined resource gets the room's traffic and its own join replay.
+ */
+import { createHash } from "node:crypto";
+import { xml } from "@xmpp/component";
+import type { Element } from "@xmpp/xml";
+import { asEstuaryError, fail } from "./errors.ts";
+import type { Affiliation, LegacyEvent, Occupant, Role, RoomId, RoomSnapshot } from "./model.ts";
+import type { Network } from "./network.ts";
+import { errorElement } from "./stanzas/error.ts";
+import { occupantPresence } from "./stanzas/muc.ts";
+
+export interface RoomState {
+  room: RoomId;
+  /** Bare room JID. */
+  jid: string;
+  nick: string;
+  self: { role: Role; affiliation: Affiliation };
+  resources: Set<string>;
+  occupants: Map<string, Occupant>;
+  subject?: { text: string; by?: string };
+}
+
+type RoomEvent = Extract<LegacyEvent, { room: RoomId }>;
+
+export class RoomRegistry {
+  private readonly byUser = new Map<string, Map<RoomId, RoomState>>();
+  private readonly pending = new Map<string, { resources: Map<string, string>; promise: Promise<void> }>();
+  private readonly net: () => Network;
+
+  constructor(net: () => Network) {
+    this.net = net;
+  }
+
+  get(user: string, room: RoomId): RoomState | undefined {
+    return this.byUser.get(user)?.get(room);
+  }
+
+  list(user: string): RoomState[] {
+    return [...(this.byUser.get(user)?.values() ?? [])];
+  }
+
+  /** True when this resource is joined to the room. */
+  isJoined(user: string, room: RoomId, full: string): boolean {
+    return this.get(user, room)?.resources.has(full) ?? false;
+  }
+
+  /** A resource asks to join `room` as `nick` (XEP-0045 §7.2). Errors are sent as presence errors. */
+  async join(user: string, full: string, room: RoomId, nick: string, password?: string): Promise<void> {
+    const net = this.net();
+    const existing = this.get(user, room);
+    if (existing) {
+      if (existing.resources.has(full)) {
+        if (nick !== existing.nick) await this.changeNick(user, full, existing, nick);
+        return;
+      }
+      existing.resources.add(full);
+      this.replay(existing, full, nick !== existing.nick ? [210] : []);
+      return;
+    }
+    const key = `${user}\n${room}`;
+    const inflight = this.pending.get(key);
+    if (inflight) {
+      inflight.resources.set(full, nick);
+      return inflight.promise;
+    }
+    const resources = new Map([[full, nick]]);
+    const promise = this.doJoin(user, room, nick, password, resources).finally(() => this.pending.delete(key));
+    this.pending.set(key, { resources, promise });
+    return promise;
+  }
+
+  private async doJoin(
+    user: string,
+    room: RoomId,
+    nick: string,
+    password: string | undefined,
+    resources: Map<string, string>,
+  ): Promise<void> {
+    const net = this.net();
+    const roomJid = net.jidOf({ kind: "room", room });
+    let snapshot: RoomSnapshot;
+    try {
+      if (this.list(user).length >= net.limits.maxRoomsPerUser) {
+        throw fail("not-allowed", `You are in ${net.limits.maxRoomsPerUser} rooms already, the most this gateway allows`);
+      }
+      const session = await net.sessions.get(user);
+      if (!session.joinRoom) throw fail("unsupported", `${net.adapter.displayName} has no rooms`);
+      snapshot = await session.joinRoom(room, nick, password === undefined ? {} : { password });
+    } catch (err) {
+      const e = asEstuaryError(err);
+      if (e.kind === "internal") net.log.error({ err }, "join failed");
+      for (const [full, n] of resources) {
+        // XEP-0045 §7.2.7ff: the error comes from the room/nick the user tried.
+        net.send(
+          xml("presence", { from: `${roomJid}/${n}`, to: full, type: "error" }, xml("x", { xmlns: "http://jabber.org/protocol/muc" }), errorElement(e.kind, e.message)),
+        );
+      }
+      return;
+    }
+    let rooms = this.byUser.get(user);
+    if (!rooms) this.byUser.set(user, (rooms = new Map()));
+    const state: RoomState = {
+      room,
+      jid: roomJid,
+      nick: snapshot.nick,
+      self: snapshot.self,
+      resources: new Set(resources.keys()),
+      occupants: new Map(snapshot.occupants.map((o) => [o.nick, o])),
+      subject: snapshot.subject ? { text: snapshot.subject.text, by: snapshot.subject.by } : undefined,
+    };
+    rooms.set(room, state);
+    await net.store.rooms.add(user, net.name, room, state.nick).catch((err: unknown) => net.log.warn({ err }, "could not persist room"));
+    for (const [full, n] of resources) this.replay(state, full, n !== state.nick ? [210] : []);
+  }
+
+  /** Occupants first, then self-presence (110), then the subject: the order clients rely on (XEP-0045 §7.2.3–7.2.15). */
+  private replay(state: RoomState, full: string, extraStatuses: number[]): void {
+    const net = this.net();
+    for (const o of state.occupants.values()) {
+      if (o.nick === state.nick) continue;
+      net.send(this.presenceOf(state, o, full));
+    }
+    net.send(this.selfPresence(state, full, [100, 110, ...extraStatuses]));
+    const subject = state.subject;
+    net.send(
+      xml(
+        "message",
+        { type: "groupchat", from: subject?.by ? `${state.jid}/${subject.by}` : state.jid, to: full, id: randomId() },
+        xml("subject", {}, subject?.text ?? ""),
+      ),
+    );
+  }
+
+  /** A resource leaves (unavailable presence, or a delivery error: no ghosts, XEP-0045 §7.14). */
+  async leave(user: string, full: string, room: RoomId, status?: string, echo = true): Promise<void> {
+    const net = this.net();
+    const state = this.get(user, room);
+    if (!state || !state.resources.delete(full)) return;
+    if (echo) {
+      net.send(
+        occupantPresence({ from: `${state.jid}/${state.nick}`, to: full, ...state.self, unavailable: true, statuses: [110], status }),
+      );
+    }
+    if (state.resources.size > 0) return;
+    this.byUser.get(user)?.delete(room);
+    await net.store.rooms.remove(user, net.name, room).catch(() => {});
+    const session = net.sessions.peek(user);
+    try {
+      await session?.leaveRoom?.(room, status);
+    } catch (err) {
+      net.log.warn({ err }, "leave failed");
+    }
+  }
+
+  /** Drops every room of a user without telling the network (its session is closing). */
+  forgetUser(user: string): void {
+    this.byUser.delete(user);
+  }
+
+  /** The network removed the user from every room at once (session ended): tell each resource (status 333). */
+  closeAll(user: string, reason: string): void {
+    for (const state of this.list(user)) {
+      this.apply(user, { type: "room-closed", room: state.room, how: "error", reason });
+    }
+  }
+
+  private async changeNick(user: string, full: string, state: RoomState, nick: string): Promise<void> {
+    const net = this.net();
+    const session = net.sessions.peek(user);
+    try {
+      if (!session?.changeNick) throw fail("unsupported", "This network cannot change nicks in a room");
+      const given = await session.changeNick(state.room, nick);
+      this.apply(user, { type: "nick", room: state.room, old: state.nick, new: given });
+    } catch (err) {
+      const e = asEstuaryError(err);
+      net.send(xml("presence", { from: `${state.jid}/${nick}`, to: full, type: "error" }, errorElement(e.kind, e.message)));
+    }
+  }
+
+  /** Applies a network event to the room state and tells every joined resource. */
+  apply(user: string, event: RoomEvent): void {
+    const state = this.get(user, event.room);
+    if (!state) return;
+    const net = this.net();
+    const each = (build: (full: string) => Element): void => {
+      for (const full of state.resources) net.send(build(full));
+    };
+    switch (event.type) {
+      case "join":
+      case "occupant": {
+        if (event.occupant.nick === state.nick) {
+          state.self = { role: event.occupant.role, affiliation: event.occupant.affiliation };
+          each((full) => this.selfPresence(state, full, [110]));
+          return;
+        }
+        state.occupants.set(event.occupant.nick, event.occupant);
+        each((full) => this.presenceOf(state, event.occupant, full));
+        return;
+      }
+      case "part": {
+        const o = state.occupants.get(event.nick);
+        if (!o) return;
+        state.occupants.delete(event.nick);
+        const statuses = event.how === "kick" ? [307] : event.how === "ban" ? [301] : [];
+        each((full) =>
+          occupantPresence({
+            from: `${state.jid}/${o.nick}`,
+            to: full,
+            role: "none",
+            affiliation: event.how === "ban" ? "outcast" : o.affiliation,
+            jid: o.contact ? net.jidOf({ kind: "contact", contact: o.contact }) : undefined,
+            unavailable: true,
+            statuses,
+            reason: event.how === "kick" || event.how === "ban" ? event.reason : undefined,
+            status: event.how === "kick" || event.how === "ban" ? undefined : event.reason,
+            actor: event.by,
+            occupantId: occupantIdOf(state, o),
+          }),
+        );
+        return;
+      }
+      case "nick": {
+        const isSelf = event.old === state.nick;
+        const o: Occupant | undefined = isSelf ? { nick: state.nick, ...state.self } : state.occupants.get(event.old);
+        if (!o) return;
+        const renamed = { ...o, nick: event.new };
+        const self = isSelf ? [110] : [];
+        // XEP-0045 §7.6: unavailable with 303 and the new nick, then available under the new nick.
+        each((full) =>
+          occupantPresence({
+            from: `${state.jid}/${event.old}`,
+            to: full,
+            role: o.role,
+            affiliation: o.affiliation,
+            unavailable: true,
+            newNick: event.new,
+            statuses: [303, ...self],
+          }),
+        );
+        if (isSelf) {
+          state.nick = event.new;
+          each((full) => this.selfPresence(state, full, [110]));
+        } else {
+          state.occupants.delete(event.old);
+          state.occupants.set(event.new, renamed);
+          each((full) => this.presenceOf(state, renamed, full));
+        }
+        return;
+      }
+      case "topic": {
+        state.subject = { text: event.text, by: event.by };
+        each((full) =>
+          xml(
+            "message",
+            { type: "groupchat", from: event.by ? `${state.jid}/${event.by}` : state.jid, to: full, id: randomId() },
+            xml("subject", {}, event.text),
+          ),
+        );
+        return;
+      }
+      case "room-closed": {
+        const statuses = event.how === "kick" ? [307] : event.how === "ban" ? [301] : [333];
+        each((full) =>
+          occupantPresence({
+            from: `${state.jid}/${state.nick}`,
+            to: full,
+            role: "none",
+            affiliation: event.how === "ban" ? "outcast" : state.self.affiliation,
+            unavailable: true,
+            statuses: [110, ...statuses],
+            reason: event.reason,
+            actor: event.by,
+          }),
+        );
+        this.byUser.get(user)?.delete(event.room);
+        void net.store.rooms.remove(user, net.name, event.room).catch(() => {});
+        return;
+      }
+    }
+  }
+
+  presenceOf(state: RoomState, o: Occupant, to: string): Element {
+    const net = this.net();
+    return occupantPresence({
+      from: `${state.jid}/${o.nick}`,
+      to,
+      role: o.role,
+      affiliation: o.affiliation,
+      show: o.show,
+      status: o.status,
+      jid: o.contact ? net.jidOf({ kind: "contact", contact: o.contact }) : undefined,
+      occupantId: occupantIdOf(state, o),
+    });
+  }
+
+  private selfPresence(state: RoomState, to: string, statuses: number[]): Element {
+    return occupantPresence({
+      from: `${state.jid}/${state.nick}`,
+      to,
+      role: state.self.role,
+      affiliation: state.self.affiliation,
+      jid: to,
+      statuses,
+    });
+  }
+}
+
+/** XEP-0421: stable per person and room, opaque, not revealing the person's id. */
+function occupantIdOf(state: RoomState, o: Occupant): string {
+  return createHash("sha256").update(`${state.jid}\n${o.contact ?? o.nick}`).digest("base64url").slice(0, 22);
+}
+
+export function randomId(): string {
+  return crypto.randomUUID();
+}

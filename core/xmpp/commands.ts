@@ -1,0 +1,185 @@
+/**
+ * Ad-hoc commands (XEP-0050) on the gateway domain: for users, registration
+ * and settings, unregistering, the state of their session; for admins
+ * (access.admins), listing users, disconnecting one, statistics.
+ * Every command acts on the requester's own bare JID unless it is an admin
+ * command, which is refused to non-admins (forbidden).
+ */
+import { xml } from "@xmpp/component";
+import type { Element } from "@xmpp/xml";
+import { fail } from "../errors.ts";
+import type { Network } from "../network.ts";
+import { NS } from "../stanzas/ns.ts";
+import { readForm, renderForm, resultForm } from "../stanzas/form.ts";
+import { register, unregister } from "./register.ts";
+import { randomId } from "../rooms.ts";
+
+interface Command {
+  node: string;
+  name: string;
+  admin: boolean;
+  /** First step: a form to fill, or the final result. */
+  start(net: Network, user: string): Promise<Step>;
+  /** Second step, with the submitted form. */
+  submit?(net: Network, user: string, values: Record<string, string>): Promise<Step>;
+}
+
+type Step = { form: Element } | { done: Element | string };
+
+const COMMANDS: Command[] = [
+  {
+    node: "register",
+    name: "Register or change settings",
+    admin: false,
+    async start(net, user) {
+      const current = await net.store.registrations.get(user, net.name);
+      const { fields, instructions } = net.adapter.registration;
+      return { form: renderForm(fields, { title: `${net.adapter.displayName} account`, instructions, values: current }) };
+    },
+    async submit(net, user, values) {
+      const isNew = await register(net, user, values);
+      if (isNew) net.send(xml("presence", { from: net.domain, to: user, type: "subscribe" }));
+      return { done: isNew ? "Registered." : "Settings saved." };
+    },
+  },
+  {
+    node: "unregister",
+    name: "Unregister and delete my data",
+    admin: false,
+    async start(net, user) {
+      if (!(await net.store.registrations.get(user, net.name))) return { done: "You are not registered." };
+      return {
+        form: xml(
+          "x",
+          { xmlns: NS.data, type: "form" },
+          xml("title", {}, "Unregister"),
+          xml("field", { var: "confirm", type: "boolean", label: "Delete my registration and all data kept for me" }, xml("required")),
+        ),
+      };
+    },
+    async submit(net, user, values) {
+      if (values.confirm !== "1" && values.confirm !== "true") return { done: "Nothing done." };
+      await unregister(net, user);
+      return { done: "Unregistered; everything kept for you was deleted." };
+    },
+  },
+  {
+    node: "status",
+    name: "My session status",
+    admin: false,
+    async start(net, user) {
+      const st = net.sessions.state(user);
+      const rooms = net.rooms.list(user).map((r) => r.room);
+      return {
+        done: resultForm("Session", {
+          state: st ? st.state : "not connected",
+          details: st?.text ?? "",
+          rooms: rooms.join(", "),
+          registered: (await net.store.registrations.get(user, net.name)) ? "yes" : "no",
+        }),
+      };
+    },
+  },
+  {
+    node: "admin/users",
+    name: "List users (admin)",
+    admin: true,
+    async start(net) {
+      const registered = await net.store.registrations.list(net.name);
+      const active = net.sessions.users();
+      return {
+        done: resultForm("Users", {
+          registered: registered.map((r) => r.user).sort().join("\n"),
+          active: active.sort().join("\n"),
+        }),
+      };
+    },
+  },
+  {
+    node: "admin/disconnect",
+    name: "Disconnect a user (admin)",
+    admin: true,
+    async start() {
+      return {
+        form: xml(
+          "x",
+          { xmlns: NS.data, type: "form" },
+          xml("title", {}, "Disconnect a user"),
+          xml("field", { var: "jid", type: "jid-single", label: "User's bare JID" }, xml("required")),
+        ),
+      };
+    },
+    async submit(net, _user, values) {
+      const target = (values.jid ?? "").trim().toLowerCase();
+      if (!net.sessions.state(target)) return { done: `${target} has no session.` };
+      net.rooms.closeAll(target, "Disconnected by an administrator");
+      await net.sessions.close(target, "Disconnected by an administrator");
+      return { done: `${target} disconnected.` };
+    },
+  },
+  {
+    node: "admin/stats",
+    name: "Gateway statistics (admin)",
+    admin: true,
+    async start(net) {
+      const mem = process.memoryUsage();
+      return {
+        done: resultForm("Statistics", {
+          uptime: `${Math.round((Date.now() - net.startedAt.getTime()) / 1000)} s`,
+          sessions: String(net.sessions.users().length),
+          registered: String((await net.store.registrations.list(net.name)).length),
+          rss: `${Math.round(mem.rss / 1048576)} MiB`,
+          component: net.link.state,
+        }),
+      };
+    },
+  },
+];
+
+export function commandItems(net: Network, user: string, to: string): { jid: string; node: string; name: string }[] {
+  if (to !== net.domain) return [];
+  const admin = net.access.isAdmin(user);
+  return COMMANDS.filter((c) => admin || !c.admin).map((c) => ({ jid: net.domain, node: c.node, name: c.name }));
+}
+
+/** Pending multi-step commands; bounded, oldest evicted. */
+const pending = new Map<string, { node: string; user: string; network: string }>();
+const MAX_PENDING = 1000;
+
+export async function executeCommand(net: Network, stanza: Element, user: string): Promise<Element> {
+  const cmdEl = stanza.getChild("command", NS.commands)!;
+  const node = cmdEl.attrs.node ?? "";
+  const command = COMMANDS.find((c) => c.node === node);
+  if (!command || stanza.attrs.to !== net.domain) throw fail("not-found", "No such command");
+  if (command.admin && !net.access.isAdmin(user)) throw fail("forbidden", "Only gateway administrators may run this command");
+  const action = cmdEl.attrs.action ?? "execute";
+  const sessionId = cmdEl.attrs.sessionid;
+  const reply = (status: string, sid: string, ...children: (Element | undefined)[]): Element =>
+    xml("command", { xmlns: NS.commands, node, sessionid: sid, status }, ...children);
+
+  if (sessionId) {
+    const p = pending.get(sessionId);
+    // A session id is only valid for the user and network that started it.
+    if (!p || p.user !== user || p.node !== node || p.network !== net.name) throw fail("bad-request", "Unknown or expired command session");
+    pending.delete(sessionId);
+    if (action === "cancel") return reply("canceled", sessionId);
+    const x = cmdEl.getChild("x", NS.data);
+    if (!x || !command.submit) throw fail("bad-request", "Submit the form");
+    return finish(reply, sessionId, await command.submit(net, user, readForm(x)));
+  }
+  if (action === "cancel") throw fail("bad-request", "Nothing to cancel");
+  const step = await command.start(net, user);
+  const sid = randomId();
+  if ("form" in step) {
+    if (pending.size >= MAX_PENDING) pending.delete(pending.keys().next().value!);
+    pending.set(sid, { node, user, network: net.name });
+    return reply("executing", sid, xml("actions", { execute: "complete" }, xml("complete")), step.form);
+  }
+  return finish(reply, sid, step);
+}
+
+function finish(reply: (status: string, sid: string, ...c: (Element | undefined)[]) => Element, sid: string, step: Step): Element {
+  if ("form" in step) return reply("executing", sid, xml("actions", { execute: "complete" }, xml("complete")), step.form);
+  const done = step.done;
+  return typeof done === "string" ? reply("completed", sid, xml("note", { type: "info" }, done)) : reply("completed", sid, done);
+}

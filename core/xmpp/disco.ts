@@ -1,0 +1,119 @@
+/**
+ * Service discovery (XEP-0030) for the gateway domain and every JID under
+ * it, and entity capabilities (XEP-0115) for presences the gateway sends.
+ */
+import { createHash } from "node:crypto";
+import { xml } from "@xmpp/component";
+import type { Element } from "@xmpp/xml";
+import { fail } from "../errors.ts";
+import type { Network } from "../network.ts";
+import { NS } from "../stanzas/ns.ts";
+import { commandItems } from "./commands.ts";
+
+export const CAPS_NODE = "https://estuary.example/caps";
+
+interface Info {
+  identities: { category: string; type: string; name?: string }[];
+  features: string[];
+}
+
+function gatewayInfo(net: Network): Info {
+  const identities = [{ category: "gateway", type: net.adapter.gatewayType, name: `Estuary ${net.adapter.displayName} gateway` }];
+  if (net.adapter.capabilities.rooms) identities.push({ category: "conference", type: "text", name: `${net.adapter.displayName} rooms` });
+  const features: string[] = [NS.discoInfo, NS.discoItems, NS.register, NS.gateway, NS.commands, NS.version, NS.ping, NS.caps];
+  if (net.adapter.capabilities.rooms) features.push(NS.muc);
+  return { identities, features };
+}
+
+function roomInfo(name: string): Info {
+  return {
+    identities: [{ category: "conference", type: "text", name }],
+    // XEP-0045 §6.4 features: gateway rooms are public, open, non-anonymous (we show contact JIDs), temporary.
+    features: [
+      NS.discoInfo,
+      NS.muc,
+      "muc_public",
+      "muc_open",
+      "muc_nonanonymous",
+      "muc_temporary",
+      "muc_unsecured",
+      NS.sid,
+      NS.styling,
+      NS.occupantId,
+      NS.ping,
+    ],
+  };
+}
+
+function contactInfo(): Info {
+  return {
+    identities: [{ category: "client", type: "pc" }],
+    features: [NS.discoInfo, NS.chatStates, NS.styling, NS.receipts, NS.ping],
+  };
+}
+
+function infoFor(net: Network, to: string): Info {
+  const at = to.indexOf("@");
+  if (at < 0) return gatewayInfo(net);
+  const address = net.addressOf(to.slice(0, at));
+  if (!address) throw fail("not-found", "No such room or contact on this gateway");
+  if (address.kind === "room") return roomInfo(address.room);
+  if (address.kind === "service") return { identities: [{ category: "server", type: "im", name: address.service }], features: [NS.discoInfo, NS.commands] };
+  return contactInfo();
+}
+
+function infoElement(info: Info, node?: string): Element {
+  return xml(
+    "query",
+    { xmlns: NS.discoInfo, node },
+    ...info.identities.map((i) => xml("identity", i)),
+    ...[...new Set(info.features)].map((f) => xml("feature", { var: f })),
+  );
+}
+
+/** XEP-0115 §5.1 verification string, SHA-1, base64. */
+export function capsVer(info: Info): string {
+  const ids = info.identities.map((i) => `${i.category}/${i.type}//${i.name ?? ""}`).sort();
+  const feats = [...new Set(info.features)].sort();
+  const s = [...ids, ...feats].map((x) => `${x}<`).join("");
+  return createHash("sha1").update(s, "utf8").digest("base64");
+}
+
+export function capsElement(net: Network, kind: "gateway" | "contact"): Element {
+  const info = kind === "gateway" ? gatewayInfo(net) : contactInfo();
+  return xml("c", { xmlns: NS.caps, hash: "sha-1", node: CAPS_NODE, ver: capsVer(info) });
+}
+
+export function discoInfo(net: Network, stanza: Element, user: string): Element {
+  const query = stanza.getChild("query", NS.discoInfo)!;
+  const node = query.attrs.node;
+  const to = stanza.attrs.to ?? "";
+  let info: Info;
+  if (node === NS.commands) info = { identities: [{ category: "automation", type: "command-list" }], features: [NS.discoInfo] };
+  else if (node && node.startsWith(`${CAPS_NODE}#`)) {
+    // A caps hash names either the gateway's or a contact's info (XEP-0115 §6.2).
+    const ver = node.slice(CAPS_NODE.length + 1);
+    const candidates = [gatewayInfo(net), contactInfo()];
+    const match = candidates.find((c) => capsVer(c) === ver);
+    if (!match) throw fail("not-found", "Unknown caps node");
+    info = match;
+  } else if (node) {
+    throw fail("not-found", "Unknown node");
+  } else info = infoFor(net, to);
+  void user;
+  return infoElement(info, node);
+}
+
+export async function discoItems(net: Network, stanza: Element, user: string): Promise<Element> {
+  const query = stanza.getChild("query", NS.discoItems)!;
+  const node = query.attrs.node;
+  const to = stanza.attrs.to ?? "";
+  if (node === NS.commands) {
+    return xml("query", { xmlns: NS.discoItems, node }, ...commandItems(net, user, to).map((c) => xml("item", c)));
+  }
+  if (node) throw fail("not-found", "Unknown node");
+  if (to.includes("@")) return xml("query", { xmlns: NS.discoItems });
+  // The domain's items: the rooms the user is in (XEP-0045 §6.3 room listing, scoped to the asker).
+  const rooms = net.rooms.list(user).map((r) => xml("item", { jid: r.jid, name: r.room }));
+  return xml("query", { xmlns: NS.discoItems }, ...rooms);
+}

@@ -1,0 +1,108 @@
+/**
+ * Inbound presence: subscriptions and availability towards the gateway
+ * (XEP-0100 §4), MUC join / nick change / leave towards rooms (XEP-0045 §7),
+ * and subscriptions to contacts (auto-approved: a gateway contact is public).
+ */
+import { xml } from "@xmpp/component";
+import type { Element } from "@xmpp/xml";
+import { fail } from "../errors.ts";
+import type { Network } from "../network.ts";
+import { NS } from "../stanzas/ns.ts";
+import { capsElement } from "./disco.ts";
+
+/** The gateway's presence towards a user: reflects their session's state. */
+export function gatewayPresence(net: Network, user: string, to: string = user): Element {
+  const st = net.sessions.state(user);
+  if (!st || st.state === "offline") {
+    return xml("presence", { from: net.domain, to, type: "unavailable" }, st?.text ? xml("status", {}, st.text) : undefined);
+  }
+  const show = st.state === "online" ? undefined : st.state === "error" ? "xa" : "away";
+  const defaultText = { online: undefined, connecting: "Connecting…", degraded: "Reconnecting…", error: "Error" }[st.state];
+  const text = st.text ?? defaultText;
+  return xml(
+    "presence",
+    { from: net.domain, to },
+    show ? xml("show", {}, show) : undefined,
+    text ? xml("status", {}, text) : undefined,
+    capsElement(net, "gateway"),
+  );
+}
+
+export async function handlePresence(net: Network, stanza: Element, from: { bare: string; full: string }, to: { local?: string; resource?: string }): Promise<void> {
+  const type = stanza.attrs.type;
+  if (to.local === undefined) return toGateway(net, stanza, from, type);
+  const address = net.addressOf(to.local);
+  if (!address) throw fail("not-found", "No such room or contact on this gateway");
+  if (address.kind === "room") {
+    if (type === "error") {
+      // A delivery error from one of the user's resources: it is gone (XEP-0045 §7.14, no ghosts).
+      await net.rooms.leave(from.bare, from.full, address.room, undefined, false);
+      return;
+    }
+    if (type === "unavailable") {
+      await net.rooms.leave(from.bare, from.full, address.room, stanza.getChildText("status") ?? undefined);
+      return;
+    }
+    if (type !== undefined) return; // subscriptions to rooms mean nothing
+    if (!to.resource) throw fail("bad-request", "Add a nickname to join a room (room@domain/nick)");
+    if (!net.adapter.capabilities.rooms) throw fail("unsupported", `${net.adapter.displayName} has no rooms`);
+    const password = stanza.getChild("x", NS.muc)?.getChildText("password") ?? undefined;
+    await net.rooms.join(from.bare, from.full, address.room, to.resource, password);
+    return;
+  }
+  const contactJid = `${to.local}@${net.domain}`;
+  switch (type) {
+    case "subscribe":
+      net.send(xml("presence", { from: contactJid, to: from.bare, type: "subscribed" }));
+      return;
+    case "unsubscribe":
+      net.send(xml("presence", { from: contactJid, to: from.bare, type: "unsubscribed" }));
+      return;
+    case "probe":
+      net.send(xml("presence", { from: contactJid, to: from.full, type: "unavailable" }));
+      return;
+    default:
+      return;
+  }
+}
+
+async function toGateway(net: Network, stanza: Element, from: { bare: string; full: string }, type: string | undefined): Promise<void> {
+  switch (type) {
+    case "subscribe":
+      // XEP-0100 §4.1.1 step 8–9: approve the user's subscription to the gateway.
+      net.send(xml("presence", { from: net.domain, to: from.bare, type: "subscribed" }));
+      net.send(gatewayPresence(net, from.bare));
+      return;
+    case "unsubscribe":
+      net.send(xml("presence", { from: net.domain, to: from.bare, type: "unsubscribed" }));
+      return;
+    case "subscribed":
+    case "unsubscribed":
+    case "error":
+      return;
+    case "probe":
+      net.send(gatewayPresence(net, from.bare, from.full));
+      return;
+    case "unavailable":
+      if (net.sessions.resourceUnavailable(from.bare, from.full)) {
+        // XEP-0100 §4.5: the user's last resource left: log them out of the network.
+        net.rooms.forgetUser(from.bare);
+        await net.sessions.close(from.bare, "User went offline");
+      }
+      net.send(xml("presence", { from: net.domain, to: from.full, type: "unavailable" }));
+      return;
+    case undefined: {
+      net.sessions.resourceAvailable(from.bare, from.full);
+      const registered = await net.store.registrations.get(from.bare, net.name);
+      // XEP-0100 §4.4: a registered user coming online is logged in to the network.
+      if (registered && net.adapter.registration.required) {
+        await net.sessions.get(from.bare).catch((err: unknown) => net.log.warn({ err }, "login failed"));
+      }
+      net.send(gatewayPresence(net, from.bare, from.full));
+      void stanza;
+      return;
+    }
+    default:
+      throw fail("bad-request", `Unknown presence type ${type}`);
+  }
+}
