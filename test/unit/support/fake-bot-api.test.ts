@@ -302,6 +302,14 @@ describe("FakeBotApi: files", () => {
     const err = await apiError(api.sendDocument(ALICE, new InputFile(Buffer.from("x"), "a.txt"), { caption: "c".repeat(1025) }));
     expect(err.description).toBe("Bad Request: message caption is too long");
     expect((await apiError(api.sendDocument(ALICE, msg.document!.file_id.replace(/.$/, "?")))).error_code).toBe(400);
+
+    // An HTTP URL is really fetched (here from the fake's own download route on loopback).
+    const { file_path } = await api.getFile(msg.document!.file_id);
+    const byUrl = await api.sendDocument(ALICE, `${fake.url}/file/bot${TOKEN}/${file_path}`);
+    expect(byUrl.document?.file_id).not.toBe(msg.document!.file_id);
+    expect(fake.sent(TOKEN).at(-1)?.media).toMatchObject({ source: "url", bytes: new Uint8Array(Buffer.from("%PDF-1.4")) });
+    const unreachable = await apiError(api.sendDocument(ALICE, `${fake.url}/nothing-here.pdf`));
+    expect(unreachable.description).toBe("Bad Request: failed to get HTTP URL content");
   });
 
   it("getFile + download returns the bytes of a user-sent photo", async () => {
