@@ -4,7 +4,7 @@
  */
 import { configSchema, type Config } from "../../config/schema.ts";
 import { startGateway, type Gateway, type GatewayOptions } from "../../core/gateway.ts";
-import { silentLogger, createLogger } from "../../core/log.ts";
+import { silentLogger, createLogger, type Logger } from "../../core/log.ts";
 
 export interface TestGatewayOptions {
   xmppPort: number;
@@ -15,18 +15,20 @@ export interface TestGatewayOptions {
   admins?: string[];
   limits?: Partial<Config["limits"]>;
   outboundBuffer?: number;
+  reconnect?: { initialDelayMs: number; maxDelayMs: number };
+  logger?: Logger;
 }
 
 export async function startTestGateway(o: TestGatewayOptions): Promise<Gateway & { config: Config }> {
   const config = configSchema.parse({
-    xmpp: { host: "127.0.0.1", port: o.xmppPort, reconnect: { initialDelayMs: 100, maxDelayMs: 1000 }, outboundBuffer: o.outboundBuffer ?? 1000 },
+    xmpp: { host: "127.0.0.1", port: o.xmppPort, reconnect: o.reconnect ?? { initialDelayMs: 100, maxDelayMs: 1000 }, outboundBuffer: o.outboundBuffer ?? 1000 },
     access: { allow: o.allow ?? ["localhost"], admins: o.admins ?? [] },
     networks: o.networks,
     store: { url: o.storeUrl ?? "memory:", encryptionKey: "test-key-0123456789abcdef" },
     limits: o.limits ?? {},
     log: { level: "silent" },
   });
-  const logger = process.env.ESTUARY_TEST_LOG ? createLogger({ level: process.env.ESTUARY_TEST_LOG }) : silentLogger();
+  const logger = o.logger ?? (process.env.ESTUARY_TEST_LOG ? createLogger({ level: process.env.ESTUARY_TEST_LOG }) : silentLogger());
   const gw = await startGateway(config, { logger, adapters: o.adapters });
   await Promise.all([...gw.networks.values()].map((n) => n.link.online(20_000)));
   return Object.assign(gw, { config });
