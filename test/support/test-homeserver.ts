@@ -154,6 +154,11 @@ export class TestHomeserver {
     });
   }
 
+  /** How many /sync long polls are parked on the server right now (a client is idle and listening). */
+  get waitingSyncs(): number {
+    return this.stream.waiting;
+  }
+
   /** Makes the next matching request(s) fail with 429 M_LIMIT_EXCEEDED. */
   limitNext(matcher: string | RegExp, opts: LimitOptions = {}): void {
     this.limiter.add(matcher, opts);

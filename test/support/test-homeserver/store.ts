@@ -19,6 +19,11 @@ export class Stream {
   pos = 0;
   private waiters = new Set<() => void>();
 
+  /** How many long polls are parked waiting for a change. */
+  get waiting(): number {
+    return this.waiters.size;
+  }
+
   /** Advance and wake every long poll (each re-checks whether it has news). */
   advance(): number {
     this.pos += 1;

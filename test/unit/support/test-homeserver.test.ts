@@ -182,7 +182,7 @@ describe("sync", () => {
 
     const pending = http("GET", `/_matrix/client/v3/sync?since=${empty.next_batch}&timeout=20000`, token);
     // The request must be parked on the server before the event is sent, or this would not test blocking.
-    await waitFor(() => (hs.requests.filter((r) => r.path.endsWith("/sync")).length >= 3 ? true : undefined));
+    await waitFor(() => (hs.waitingSyncs === 1 ? true : undefined), { what: "the sync to park" });
     const eventId = hs.asUser(bob).send(roomId, "wake up");
     const woke = (await pending).json as { next_batch: string; rooms: { join: Record<string, { timeline: { events: Json[] } }> } };
     expect(woke.rooms.join[roomId]!.timeline.events.map((e) => e.event_id)).toEqual([eventId]);
@@ -433,6 +433,28 @@ describe("rooms", () => {
     // Outsiders can't read the room.
     const carol = hs.addUser({ localpart: "carol", password: "x" });
     expect((await http("GET", `${r}/members`, hs.loginAs(carol).accessToken)).status).toBe(403);
+  });
+
+  it("paginates /messages both ways with tokens, omitting end at the edge", async () => {
+    const roomId = sharedRoom();
+    for (let i = 0; i < 4; i++) hs.asUser(bob).send(roomId, `p${i}`);
+    const token = hs.loginAs(alice).accessToken;
+    const r = `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/messages`;
+    const filter = encodeURIComponent(JSON.stringify({ types: ["m.room.message"] }));
+    const back = (await http("GET", `${r}?dir=b&limit=3&filter=${filter}`, token)).json;
+    expect((back.chunk as Json[]).map((e) => (e.content as Json).body)).toEqual(["p3", "p2", "p1"]);
+    const older = (await http("GET", `${r}?dir=b&limit=3&filter=${filter}&from=${back.end}`, token)).json;
+    expect((older.chunk as Json[]).map((e) => (e.content as Json).body)).toEqual(["p0", "hello before"]);
+    expect(older.end).toBeUndefined();
+    // Tokens sit between events: forward from the second page's start resumes after p0.
+    const again = (await http("GET", `${r}?dir=f&limit=10&filter=${filter}&from=${older.start}`, token)).json;
+    expect((again.chunk as Json[]).map((e) => (e.content as Json).body)).toEqual(["p1", "p2", "p3"]);
+    // Without `from`, dir=f starts at the beginning of the room.
+    const forward = (await http("GET", `${r}?dir=f&limit=2&filter=${filter}`, token)).json;
+    expect((forward.chunk as Json[]).map((e) => (e.content as Json).body)).toEqual(["hello before", "p0"]);
+    const rest = (await http("GET", `${r}?dir=f&limit=10&filter=${filter}&from=${forward.end}`, token)).json;
+    expect((rest.chunk as Json[]).map((e) => (e.content as Json).body)).toEqual(["p1", "p2", "p3"]);
+    expect(rest.end).toBeUndefined();
   });
 
   it("encrypted rooms: initial_state m.room.encryption and injected m.room.encrypted events", async () => {
