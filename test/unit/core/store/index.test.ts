@@ -314,3 +314,12 @@ describe("sqlite store on disk", () => {
     });
   });
 });
+
+describe("memory store without a key", () => {
+  it("seals secrets with a per-run key, since nothing outlives it", async () => {
+    const s = await open("memory:", null);
+    await s.registrations.set("u", "irc", { password: "p" }, ["password"]);
+    expect(await s.registrations.get("u", "irc")).toEqual({ password: "p" });
+    expect(s.kind).toBe("memory");
+  });
+});
