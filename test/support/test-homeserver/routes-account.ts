@@ -180,7 +180,7 @@ export function accountRoutes(router: Router, ctx: Context): void {
     throw new MatrixHttpError(404, "M_NOT_FOUND", "No current backup version");
   });
   authed(router, ctx, "PUT", `${C}/sendToDevice/:type/:txnId`, (req, s) => {
-    accounts.sendToDevice(s.userId, req.params.type!, obj(req.body.messages) ?? {});
+    accounts.sendToDevice(s.userId, req.params.type!, obj(req.body.messages) ?? {}, `${s.userId}|${s.deviceId}|${req.path}`);
     return ok();
   });
 }

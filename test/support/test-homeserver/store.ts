@@ -94,6 +94,7 @@ export class Accounts {
   readonly users = new Map<string, Account>();
   readonly sessions = new Map<string, Session>();
   readonly media = new Map<string, Media>();
+  private readonly toDeviceTxns = new Set<string>();
   readonly serverName: string;
   private readonly stream: Stream;
 
@@ -174,8 +175,15 @@ export class Accounts {
     account.presence = { value: { presence, statusMsg, lastActive: Date.now() }, pos: this.stream.advance() };
   }
 
-  /** PUT /sendToDevice: `*` as device ID fans out to all of the user's devices. */
-  sendToDevice(sender: string, type: string, messages: Json): void {
+  /**
+   * PUT /sendToDevice: `*` as device ID fans out to all of the user's devices.
+   * A repeated `txnKey` (sender, device, txnId) is not delivered twice.
+   */
+  sendToDevice(sender: string, type: string, messages: Json, txnKey?: string): void {
+    if (txnKey !== undefined) {
+      if (this.toDeviceTxns.has(txnKey)) return;
+      this.toDeviceTxns.add(txnKey);
+    }
     const pos = this.stream.advance();
     for (const [userId, perDevice] of Object.entries(messages)) {
       const account = this.users.get(userId);

@@ -381,6 +381,32 @@ describe("ephemeral data", () => {
   });
 });
 
+describe("presence and to-device", () => {
+  it("presence of a room-mate reaches the SDK", async () => {
+    sharedRoom();
+    const client = await startClient(alice);
+    hs.asUser(bob).setPresence("online", "around");
+    const user = await waitFor(() => (client.getUser(bob)?.presence === "online" ? client.getUser(bob) : undefined), { what: "bob online" });
+    expect(user!.presenceStatusMsg).toBe("around");
+  });
+
+  it("to-device messages are delivered once, and a repeated txnId is not resent", async () => {
+    const client = await startClient(alice);
+    const received: string[] = [];
+    client.on(ClientEvent.ToDeviceEvent, (ev) => received.push(`${ev.getType()}:${ev.getContent().n}`));
+    const bobToken = hs.loginAs(bob).accessToken;
+    const body = { messages: { [alice]: { [client.getDeviceId()!]: { n: 1 } } } };
+    await http("PUT", "/_matrix/client/v3/sendToDevice/org.example.ping/t1", bobToken, body);
+    await http("PUT", "/_matrix/client/v3/sendToDevice/org.example.ping/t1", bobToken, body);
+    hs.asUser(bob).sendToDevice("org.example.ping", { [alice]: { "*": { n: 2 } } });
+    await waitFor(() => (received.length >= 2 ? true : undefined), { what: "two to-device messages" });
+    // A later message arriving proves any duplicate of the first would have been seen by now.
+    hs.asUser(bob).sendToDevice("org.example.ping", { [alice]: { "*": { n: 3 } } });
+    await waitFor(() => (received.includes("org.example.ping:3") ? true : undefined), { what: "the third message" });
+    expect(received).toEqual(["org.example.ping:1", "org.example.ping:2", "org.example.ping:3"]);
+  });
+});
+
 describe("rooms", () => {
   it("creates a room through the SDK with alias, topic and invite; others join by alias", async () => {
     const client = await startClient(alice);
