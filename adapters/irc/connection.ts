@@ -204,6 +204,8 @@ export class IrcConnection {
       await this.opening;
       return;
     }
+    // Reconnecting: lines queue and wait up to retryWindowMs; JOINs wait for their own reply.
+    if (this.state === "reconnecting") return;
     await this.waitOnline(Date.now() + this.cfg.timeoutMs);
   }
 

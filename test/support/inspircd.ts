@@ -15,7 +15,8 @@ export interface InspircdHandle {
   port: number;
   dir: string;
   stop(): Promise<void>;
-  restart(): Promise<void>;
+  /** Stops and starts again on the same port; `whileDown` runs in between (to act during the outage). */
+  restart(options?: { whileDown?: () => Promise<void> }): Promise<void>;
 }
 
 const BINARY = "/usr/sbin/inspircd";
@@ -133,8 +134,9 @@ export async function startInspircd(options: { linelen?: number } = {}): Promise
       await stopChild();
       await rm(dir, { recursive: true, force: true });
     },
-    async restart() {
+    async restart(opts = {}) {
       await stopChild();
+      await opts.whileDown?.();
       await start();
     },
   };
