@@ -1,0 +1,267 @@
+/**
+ * Generates the loopback demo's state and configuration for scripts/demo.sh:
+ * a Prosody (https://prosody.im/doc/configure), an InspIRCd 3
+ * (https://docs.inspircd.org/3/configuration/) and Estuary itself, all under
+ * one directory (default `run/demo`).
+ *
+ * Secrets (component secret, account passwords, store key) are created once
+ * and kept in that directory, so rerunning the demo keeps the same accounts
+ * and the same encrypted store. Ports are re-checked on every run.
+ *
+ * Output: `<dir>/demo.env`, shell assignments demo.sh sources (ports, paths,
+ * accounts). Exit code 1 with a message on stderr when a port explicitly
+ * asked for is taken.
+ *
+ * Knobs (environment): ESTUARY_DEMO_DIR, ESTUARY_DEMO_C2S_PORT (default 5222),
+ * ESTUARY_DEMO_COMPONENT_PORT (5347), ESTUARY_DEMO_IRC_PORT (6667),
+ * ESTUARY_DEMO_IRC_ALLOWED (IRC servers the gateway may reach, comma-separated;
+ * default the local InspIRCd only), ESTUARY_DEMO_LOG_LEVEL (info).
+ */
+import { randomBytes } from "node:crypto";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { join, resolve } from "node:path";
+
+const LOOPBACK = "127.0.0.1";
+const XMPP_DOMAIN = "localhost";
+const MUC_DOMAIN = `conference.${XMPP_DOMAIN}`;
+const IRC_COMPONENT = "irc.localhost";
+const ACCOUNTS = ["alice", "bob"];
+
+interface State {
+  componentSecret: string;
+  accounts: { username: string; password: string }[];
+}
+
+function secret(bytes = 12): string {
+  // Hex: safe unquoted in Lua, YAML and shell, and easy to type into a client.
+  return randomBytes(bytes).toString("hex");
+}
+
+/** Writes a file readable by its owner only (it holds secrets). */
+function writePrivate(path: string, text: string): void {
+  writeFileSync(path, text, { mode: 0o600 });
+  // writeFileSync's mode applies only when it creates the file.
+  chmodSync(path, 0o600);
+}
+
+function loadState(dir: string): State {
+  const file = join(dir, "state.json");
+  if (existsSync(file)) {
+    const state = JSON.parse(readFileSync(file, "utf8")) as State;
+    if (typeof state.componentSecret === "string" && Array.isArray(state.accounts)) return state;
+  }
+  const state: State = {
+    componentSecret: secret(24),
+    accounts: ACCOUNTS.map((username) => ({ username, password: secret(6) })),
+  };
+  writePrivate(file, `${JSON.stringify(state, null, 2)}\n`);
+  return state;
+}
+
+function ensureStoreKey(dir: string): void {
+  const file = join(dir, "store.key");
+  // 32 random bytes as hex: the store uses them as the AES key directly.
+  if (!existsSync(file)) writePrivate(file, `${randomBytes(32).toString("hex")}\n`);
+  chmodSync(file, 0o600);
+}
+
+/** True when nothing listens on 127.0.0.1:port (Linux refuses the bind also when 0.0.0.0:port is taken). */
+function portFree(port: number): Promise<boolean> {
+  return new Promise((done) => {
+    const server = createServer();
+    server.once("error", () => done(false));
+    server.listen({ host: LOOPBACK, port, exclusive: true }, () => server.close(() => done(true)));
+  });
+}
+
+function kernelPort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const server = createServer();
+    server.once("error", fail);
+    server.listen({ host: LOOPBACK, port: 0, exclusive: true }, () => {
+      const address = server.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      server.close(() => done(port));
+    });
+  });
+}
+
+/**
+ * The port from `envName`, which must be free; without it the default, or a
+ * free port from the kernel when the default is taken (say, by a system Prosody).
+ */
+async function choosePort(envName: string, fallback: number, what: string, taken: Set<number>): Promise<number> {
+  const asked = process.env[envName];
+  if (asked !== undefined && asked !== "") {
+    const port = Number(asked);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`${envName}=${asked} is not a port number`);
+    if (taken.has(port) || !(await portFree(port))) throw new Error(`${what} port ${port} (${envName}) is already in use on ${LOOPBACK}`);
+    taken.add(port);
+    return port;
+  }
+  if (!taken.has(fallback) && (await portFree(fallback))) {
+    taken.add(fallback);
+    return fallback;
+  }
+  let port: number;
+  do port = await kernelPort();
+  while (taken.has(port));
+  process.stderr.write(`[demo] ${what} port ${fallback} is taken on ${LOOPBACK}; using ${port} instead\n`);
+  taken.add(port);
+  return port;
+}
+
+/** Lua string literal (Lua 5.4 reference manual §3.1). */
+function lua(s: string): string {
+  return `"${s.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")}"`;
+}
+
+function prosodyConfig(dir: string, ports: { c2s: number; component: number }, state: State): string {
+  const modules = ["roster", "saslauth", "disco", "ping", "presence", "private", "blocklist", "carbons", "pep", "bookmarks", "vcard_legacy", "version", "time", "uptime", "mam", "posix"];
+  return [
+    `-- Generated by scripts/demo-config.ts for the loopback demo; rewritten on every run.`,
+    // As root, Prosody refuses to start without this (and prosodyctl would switch to the prosody user).
+    `run_as_root = true`,
+    `daemonize = false`,
+    `pidfile = ${lua(join(dir, "prosody.pid"))}`,
+    `data_path = ${lua(join(dir, "data"))}`,
+    `certificates = ${lua(join(dir, "certs"))}`,
+    `admins = { ${lua(`${state.accounts[0]!.username}@${XMPP_DOMAIN}`)} }`,
+    `modules_enabled = { ${modules.map(lua).join(", ")} }`,
+    // Loopback only, no federation (s2s on no ports), no TLS: a local demo, never exposed.
+    `interfaces = { ${lua(LOOPBACK)} }`,
+    `local_interfaces = { ${lua(LOOPBACK)} }`,
+    `c2s_interfaces = { ${lua(LOOPBACK)} }`,
+    `component_interfaces = { ${lua(LOOPBACK)} }`,
+    `c2s_ports = { ${ports.c2s} }`,
+    `component_ports = { ${ports.component} }`,
+    `s2s_ports = { }`,
+    `c2s_direct_tls_ports = { }`,
+    `s2s_direct_tls_ports = { }`,
+    `legacy_ssl_ports = { }`,
+    `c2s_require_encryption = false`,
+    `s2s_require_encryption = false`,
+    // PLAIN over an unencrypted stream is acceptable on loopback only.
+    `allow_unencrypted_plain_auth = true`,
+    `authentication = "internal_plain"`,
+    `storage = "internal"`,
+    `log = { info = ${lua(join(dir, "prosody.log"))} }`,
+    ``,
+    `VirtualHost ${lua(XMPP_DOMAIN)}`,
+    ``,
+    // XEP-0114: Estuary's IRC network connects here with the shared secret.
+    `Component ${lua(IRC_COMPONENT)}`,
+    `  component_secret = ${lua(state.componentSecret)}`,
+    ``,
+    `Component ${lua(MUC_DOMAIN)} "muc"`,
+    `  muc_room_locking = false`,
+    ``,
+  ].join("\n");
+}
+
+function inspircdConfig(dir: string, port: number): string {
+  const modules = ["cap", "ircv3", "ircv3_echomessage", "ircv3_ctctags", "ircv3_msgid", "ircv3_servertime", "ircv3_batch", "namesx", "uhnames"];
+  return `# Generated by scripts/demo-config.ts for the loopback demo; rewritten on every run.
+<server name="inspircd.localhost" description="Estuary demo IRC server" network="EstuaryDemo">
+<admin name="Estuary demo" nick="admin" email="admin@localhost">
+<bind address="${LOOPBACK}" port="${port}" type="clients">
+# Every client of the demo (the gateway's users and yours) comes from 127.0.0.1.
+<connect allow="*" timeout="60" pingfreq="120" threshold="100" commandrate="10000" fakelag="no"
+         localmax="100" globalmax="100" limit="500" maxchans="100"
+         resolvehostnames="no" useident="no">
+<dns server="${LOOPBACK}" timeout="1">
+<pid file="${join(dir, "inspircd.pid")}">
+<log method="file" type="* -USERINPUT -USEROUTPUT" level="default" target="${join(dir, "inspircd.log")}">
+<files motd="${join(dir, "motd.txt")}">
+<options prefixquit="Quit: " syntaxhints="no" announcets="yes" hostintopic="yes">
+<security hideserver="" userstats="Pu" flatlinks="no" hidesplits="no" hideulines="no" hidebans="no" maxtargets="20">
+<performance netbuffersize="10240" somaxconn="128" softlimit="1024" clonesonconnect="no" quietbursts="yes">
+${modules.map((m) => `<module name="${m}">`).join("\n")}
+`;
+}
+
+function estuaryConfig(dir: string, ports: { component: number; irc: number }, state: State, allowedServers: string[], logLevel: string): string {
+  return `# Generated by scripts/demo-config.ts for the loopback demo; rewritten on every run.
+# See config/example.yaml for every key.
+xmpp:
+  host: ${LOOPBACK}
+  port: ${ports.component}
+access:
+  allow:
+    - ${XMPP_DOMAIN}
+  admins:
+    - ${state.accounts[0]!.username}@${XMPP_DOMAIN}
+networks:
+  irc:
+    domain: ${IRC_COMPONENT}
+    secret: ${state.componentSecret}
+    options:
+      allowedServers: ${JSON.stringify(allowedServers)}
+      # The demo's InspIRCd, whatever port it got (the adapter's default is 6667).
+      servers:
+        "${LOOPBACK}": { port: ${ports.irc} }
+        localhost: { port: ${ports.irc} }
+store:
+  url: sqlite:${join(dir, "estuary.sqlite")}
+  keyFile: store.key
+log:
+  level: ${logLevel}
+  # demo.sh sets ESTUARY_DEMO_PRETTY=true when its output is a terminal.
+  pretty: \${ESTUARY_DEMO_PRETTY:-false}
+`;
+}
+
+/** A value for a POSIX shell assignment, single-quoted. */
+function sh(value: string | number): string {
+  return `'${String(value).replace(/'/g, `'\\''`)}'`;
+}
+
+async function main(): Promise<void> {
+  const dirArg = process.env.ESTUARY_DEMO_DIR || "run/demo";
+  const dir = resolve(dirArg);
+  for (const sub of ["", "prosody", "prosody/data", "prosody/certs", "inspircd"]) {
+    mkdirSync(join(dir, sub), { recursive: true, mode: 0o700 });
+  }
+  chmodSync(dir, 0o700);
+
+  const state = loadState(dir);
+  ensureStoreKey(dir);
+
+  const taken = new Set<number>();
+  const c2s = await choosePort("ESTUARY_DEMO_C2S_PORT", 5222, "XMPP client (c2s)", taken);
+  const component = await choosePort("ESTUARY_DEMO_COMPONENT_PORT", 5347, "XMPP component", taken);
+  const irc = await choosePort("ESTUARY_DEMO_IRC_PORT", 6667, "IRC", taken);
+  const allowed = (process.env.ESTUARY_DEMO_IRC_ALLOWED || `${LOOPBACK},localhost`)
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
+  const logLevel = process.env.ESTUARY_DEMO_LOG_LEVEL || "info";
+
+  writePrivate(join(dir, "prosody", "prosody.cfg.lua"), prosodyConfig(join(dir, "prosody"), { c2s, component }, state));
+  writeFileSync(join(dir, "inspircd", "inspircd.conf"), inspircdConfig(join(dir, "inspircd"), irc));
+  writeFileSync(join(dir, "inspircd", "motd.txt"), "Estuary demo IRC server (loopback only).\n");
+  writePrivate(join(dir, "estuary.yaml"), estuaryConfig(dir, { component, irc }, state, allowed, logLevel));
+
+  const env: Record<string, string | number> = {
+    DEMO_DIR: dir,
+    DEMO_XMPP_DOMAIN: XMPP_DOMAIN,
+    DEMO_MUC_DOMAIN: MUC_DOMAIN,
+    DEMO_IRC_COMPONENT: IRC_COMPONENT,
+    DEMO_C2S_PORT: c2s,
+    DEMO_COMPONENT_PORT: component,
+    DEMO_IRC_PORT: irc,
+    DEMO_ACCOUNTS: state.accounts.map((a) => `${a.username}:${a.password}`).join(" "),
+  };
+  writePrivate(
+    join(dir, "demo.env"),
+    `# Generated by scripts/demo-config.ts; sourced by scripts/demo.sh.\n${Object.entries(env)
+      .map(([k, v]) => `${k}=${sh(v)}`)
+      .join("\n")}\n`,
+  );
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`[demo] ERROR: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});
