@@ -51,7 +51,12 @@ async function builtinAdapter(key: NetworkKey): Promise<AdapterFactory> {
 
 export async function startGateway(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
   const log = options.logger ?? createLogger({ level: config.log.level, pretty: config.log.pretty });
-  const store = await openStore({ url: config.store.url, encryptionKey: config.store.encryptionKey });
+  if (!config.store.url.startsWith("memory:") && config.store.encryptionKey === undefined) {
+    // Users' passwords and tokens are stored sealed: without a key they could not be kept,
+    // so refuse to start rather than fail at the first registration.
+    throw fail("not-acceptable", "store.encryptionKey or store.keyFile is required for a persistent store (credentials are stored encrypted)");
+  }
+  const store = await openStore({ url: config.store.url, encryptionKey: config.store.encryptionKey, log: log.child({ part: "store" }) });
   const access = createAccess(config.access.allow, config.access.admins);
   const networks = new Map<string, Network>();
 

@@ -5,7 +5,7 @@
  */
 import { xml } from "@xmpp/component";
 import type { Element } from "@xmpp/xml";
-import { fail } from "../errors.ts";
+import { asEstuaryError, fail } from "../errors.ts";
 import type { Network } from "../network.ts";
 import { NS } from "../stanzas/ns.ts";
 import { capsElement } from "./disco.ts";
@@ -96,7 +96,15 @@ async function toGateway(net: Network, stanza: Element, from: { bare: string; fu
       const registered = await net.store.registrations.get(from.bare, net.name);
       // XEP-0100 §4.4: a registered user coming online is logged in to the network.
       if (registered && net.adapter.registration.required) {
-        await net.sessions.get(from.bare).catch((err: unknown) => net.log.warn({ err }, "login failed"));
+        try {
+          await net.sessions.get(from.bare);
+        } catch (err) {
+          // The user sees why in the gateway contact's status, rather than a gateway that stays grey.
+          const e = asEstuaryError(err);
+          net.log.warn({ kind: e.kind }, "login failed");
+          net.send(xml("presence", { from: net.domain, to: from.full }, xml("show", {}, "xa"), xml("status", {}, `Login failed: ${e.kind === "internal" ? "internal error" : e.message}`)));
+          return;
+        }
       }
       net.send(gatewayPresence(net, from.bare, from.full));
       void stanza;
