@@ -74,62 +74,80 @@ function exited(pid: number): boolean {
   }
 }
 
+interface Demo {
+  proc: ChildProcess;
+  output(): string;
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Runs scripts/demo.sh on the given dir and ports and waits for its ready line. */
+async function startDemo(dir: string, ports: { c2s: number; component: number; irc: number }): Promise<Demo> {
+  let output = "";
+  const proc = spawn("bash", ["scripts/demo.sh"], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      ESTUARY_DEMO_DIR: dir,
+      ESTUARY_DEMO_C2S_PORT: String(ports.c2s),
+      ESTUARY_DEMO_COMPONENT_PORT: String(ports.component),
+      ESTUARY_DEMO_IRC_PORT: String(ports.irc),
+      ESTUARY_DEMO_LOG_LEVEL: "warn",
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  for (const stream of [proc.stdout, proc.stderr]) {
+    stream?.setEncoding("utf8");
+    stream?.on("data", (chunk: string) => {
+      output += chunk;
+    });
+  }
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    proc.once("exit", (code, signal) => resolve({ code, signal })),
+  );
+  await waitFor(
+    () => {
+      if (proc.exitCode !== null) throw new Error(`demo.sh exited with ${proc.exitCode}`);
+      return /^\[demo\] ready$/m.test(output) ? true : undefined;
+    },
+    { timeout: 90_000, interval: 50, what: "the demo's ready line" },
+  ).catch((err: unknown) => {
+    proc.kill("SIGINT");
+    throw new Error(`${(err as Error).message}\n--- demo output ---\n${output}`);
+  });
+  return { proc, output: () => output, exit };
+}
+
+/** The accounts the banner lists. */
+function accountsIn(output: string): { user: string; password: string }[] {
+  return [...output.matchAll(/^\s+(\w+)@localhost\s+password: (\S+)$/gm)].map((m) => ({ user: m[1]!, password: m[2]! }));
+}
+
 describe("scripts/demo.sh (README quick start)", () => {
   let dir: string;
   let ports: { c2s: number; component: number; irc: number };
-  let demo: ChildProcess;
-  let output = "";
-  let exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  let demo: Demo;
   let client: TestClient | undefined;
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "estuary-demo-"));
     const [c2s, component, irc] = (await freePorts(3)) as [number, number, number];
     ports = { c2s, component, irc };
-    demo = spawn("bash", ["scripts/demo.sh"], {
-      cwd: ROOT,
-      env: {
-        ...process.env,
-        ESTUARY_DEMO_DIR: dir,
-        ESTUARY_DEMO_C2S_PORT: String(c2s),
-        ESTUARY_DEMO_COMPONENT_PORT: String(component),
-        ESTUARY_DEMO_IRC_PORT: String(irc),
-        ESTUARY_DEMO_LOG_LEVEL: "warn",
-      },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    for (const stream of [demo.stdout, demo.stderr]) {
-      stream?.setEncoding("utf8");
-      stream?.on("data", (chunk: string) => {
-        output += chunk;
-      });
-    }
-    exit = new Promise((resolve) => demo.once("exit", (code, signal) => resolve({ code, signal })));
-    await waitFor(
-      () => {
-        if (demo.exitCode !== null) throw new Error(`demo.sh exited with ${demo.exitCode}:\n${output}`);
-        return /^\[demo\] ready$/m.test(output) ? true : undefined;
-      },
-      { timeout: 90_000, interval: 50, what: "the demo's ready line" },
-    ).catch((err: unknown) => {
-      throw new Error(`${(err as Error).message}\n--- demo output ---\n${output}`);
-    });
+    demo = await startDemo(dir, ports);
   }, 120_000);
 
   afterAll(async () => {
     await client?.stop();
-    if (demo && demo.exitCode === null && demo.signalCode === null) {
-      demo.kill("SIGINT");
-      await exit;
+    if (demo && demo.proc.exitCode === null && demo.proc.signalCode === null) {
+      demo.proc.kill("SIGINT");
+      await demo.exit;
     }
     rmSync(dir, { recursive: true, force: true });
   });
 
-  function accounts(): { user: string; password: string }[] {
-    return [...output.matchAll(/^\s+(\w+)@localhost\s+password: (\S+)$/gm)].map((m) => ({ user: m[1]!, password: m[2]! }));
-  }
+  const accounts = (): { user: string; password: string }[] => accountsIn(demo.output());
 
   it("prints two accounts and the loopback server, and keeps its secrets private", () => {
+    const output = demo.output();
     expect(accounts()).toHaveLength(2);
     expect(output).toContain(`127.0.0.1 port ${ports.c2s}`);
     expect(output).toContain("#estuary%127.0.0.1@irc.localhost");
@@ -162,14 +180,15 @@ describe("scripts/demo.sh (README quick start)", () => {
   it("stops Prosody, InspIRCd and Estuary on Ctrl-C (SIGINT)", async () => {
     await client?.stop();
     client = undefined;
-    const children = descendants(demo.pid!);
+    const children = descendants(demo.proc.pid!);
     const commands = [...children.values()].join("\n");
     expect(commands).toContain("prosody");
     expect(commands).toContain("inspircd");
     expect(commands).toContain("bin/estuary.js");
 
-    demo.kill("SIGINT");
-    const { code } = await exit;
+    demo.proc.kill("SIGINT");
+    const { code } = await demo.exit;
+    const output = demo.output();
     expect(code, output.slice(-3000)).toBe(0);
     for (const [pid, command] of children) {
       await waitFor(() => (exited(pid) ? true : undefined), { timeout: 5000, what: `pid ${pid} (${command}) to exit` });
@@ -177,4 +196,18 @@ describe("scripts/demo.sh (README quick start)", () => {
     expect(output).toMatch(/^\[demo\] stopped$/m);
     expect(existsSync(join(dir, "demo.pids"))).toBe(false);
   }, 60_000);
+
+  it("reuses its state when run again: same accounts, same passwords", async () => {
+    const before = accounts();
+    const again = await startDemo(dir, ports);
+    try {
+      expect(accountsIn(again.output())).toEqual(before);
+      const [, bob] = before;
+      const c = await connectClient({ service: `xmpp://127.0.0.1:${ports.c2s}`, domain: "localhost" }, bob!.user, bob!.password);
+      await c.stop();
+    } finally {
+      again.proc.kill("SIGINT");
+      expect((await again.exit).code).toBe(0);
+    }
+  }, 120_000);
 });
