@@ -88,50 +88,79 @@ function inlineText(n: Inline): string {
   return n.children.map(inlineText).join("");
 }
 
-/** Renders inlines; `active` tracks open toggles so nested same styles do not close each other. */
-function renderInlines(nodes: Inline[], active: Set<string>): string {
-  let out = "";
+interface RenderState {
+  out: string;
+  /** Open toggles, so nested same styles do not close each other. */
+  active: Set<string>;
+  /** The last thing written closed a colour: a digit or comma next would be read as a colour code. */
+  afterColour: boolean;
+}
+
+function put(st: RenderState, s: string): void {
+  if (s === "") return;
+  // An empty bold toggle pair separates "\x03" from a following digit (modern.ircdocs.horse/formatting#color).
+  if (st.afterColour && /^[\d,]/.test(s)) st.out += B + B;
+  st.out += s;
+  st.afterColour = false;
+}
+
+function renderInlines(nodes: Inline[], st: RenderState): void {
   for (const n of nodes) {
     switch (n.type) {
       case "text":
       case "mention":
-        out += escapeText(n.text);
+        put(st, escapeText(n.text));
         break;
       case "code":
-        out += active.has(M) ? escapeText(n.text) : M + escapeText(n.text) + M;
+        if (st.active.has(M)) put(st, escapeText(n.text));
+        else put(st, M + escapeText(n.text) + M);
         break;
       case "bold":
       case "italic":
       case "underline":
       case "strike": {
         const code = CODE_OF[n.type];
-        if (active.has(code)) {
-          out += renderInlines(n.children, active);
+        if (st.active.has(code)) {
+          renderInlines(n.children, st);
         } else {
-          active.add(code);
-          out += code + renderInlines(n.children, active) + code;
-          active.delete(code);
+          st.active.add(code);
+          put(st, code);
+          renderInlines(n.children, st);
+          put(st, code);
+          st.active.delete(code);
         }
         break;
       }
       case "spoiler":
-        // The IRC convention: same foreground and background colour (black on black); 2-digit codes so a following digit is text.
-        out += `${C}01,01` + renderInlines(n.children, active) + C;
+        // The IRC convention: same foreground and background colour (black on black).
+        put(st, `${C}01,01`);
+        renderInlines(n.children, st);
+        put(st, C);
+        st.afterColour = true;
         break;
       case "link": {
         const label = inlineText(n);
-        out += label === "" || label === n.href ? escapeText(n.href) : `${renderInlines(n.children, active)} <${escapeText(n.href)}>`;
+        if (label === "" || label === n.href) put(st, escapeText(n.href));
+        else {
+          renderInlines(n.children, st);
+          put(st, ` <${escapeText(n.href)}>`);
+        }
         break;
       }
     }
   }
-  return out;
+}
+
+function renderLine(nodes: Inline[]): string {
+  const st: RenderState = { out: "", active: new Set(), afterColour: false };
+  renderInlines(nodes, st);
+  return st.out;
 }
 
 function blockLines(block: Block): string[] {
   switch (block.type) {
     case "line":
-      return [renderInlines(block.children, new Set())];
+      return [renderLine(block.children)];
     case "pre":
       return block.text.split("\n").map(escapeText);
     case "quote":
