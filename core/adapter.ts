@@ -24,6 +24,7 @@ import type {
   RoomInfo,
   RoomSnapshot,
   SendResult,
+  ServiceId,
   Show,
 } from "./model.ts";
 
@@ -114,6 +115,18 @@ export interface Adapter {
     fields: FormField[];
   };
   readonly ids: AddressCodec;
+  /**
+   * Per-user settings of a service (an IRC server: nick, SASL, TLS…), edited
+   * through the XEP-0050 command `configure` on the service's JID. The core
+   * stores the validated values in the user's ScopedStore under `key(service)`,
+   * where the session reads them before connecting.
+   */
+  readonly serviceSettings?: {
+    fields: FormField[];
+    key(service: ServiceId): string;
+    /** Normalises the submitted values; throws EstuaryError("not-acceptable", text) when wrong. */
+    validate(values: Record<string, string>): Record<string, unknown>;
+  };
   /** Checks and normalises a submitted form; throws EstuaryError("not-acceptable", text) when wrong. */
   validateRegistration(values: Record<string, string>): Promise<Record<string, string>>;
   openSession(ctx: SessionContext): Promise<AdapterSession>;

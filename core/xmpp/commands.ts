@@ -136,21 +136,80 @@ const COMMANDS: Command[] = [
   },
 ];
 
+/** Commands on a service JID (an IRC server): the user's settings for it. */
+const CONFIGURE: Command = {
+  node: "configure",
+  name: "Configure this server",
+  admin: false,
+  async start() {
+    throw new Error("bound per service");
+  },
+};
+
+function serviceOf(net: Network, to: string): string | undefined {
+  const at = to.indexOf("@");
+  if (at < 0 || to.slice(at + 1) !== net.domain) return undefined;
+  const address = net.addressOf(to.slice(0, at));
+  return address?.kind === "service" ? address.service : undefined;
+}
+
+function configureFor(net: Network, service: string): Command | undefined {
+  const settings = net.adapter.serviceSettings;
+  if (!settings) return undefined;
+  return {
+    ...CONFIGURE,
+    name: `Configure ${service}`,
+    async start(n, user) {
+      const current = (await n.store.scoped(user, n.name).get<Record<string, unknown>>(settings.key(service))) ?? {};
+      const values = Object.fromEntries(
+        Object.entries(current).map(([k, v]) => [k, Array.isArray(v) ? v.join("\n") : String(v)]),
+      );
+      return { form: renderForm(settings.fields, { title: `Your settings for ${service}`, values }) };
+    },
+    async submit(n, user, values) {
+      const store = n.store.scoped(user, n.name);
+      const previous = (await store.get<Record<string, unknown>>(settings.key(service))) ?? {};
+      // Secret fields left empty keep their stored value (secrets are never echoed in forms).
+      const merged: Record<string, string> = { ...values };
+      for (const f of settings.fields) {
+        if (f.secret && !merged[f.var] && typeof previous[f.var] === "string") merged[f.var] = previous[f.var] as string;
+      }
+      const clean = Object.fromEntries(Object.entries(merged).filter(([, v]) => v !== ""));
+      await store.set(settings.key(service), settings.validate(clean));
+      return { done: `Saved; they apply the next time you connect to ${service}.` };
+    },
+  };
+}
+
 export function commandItems(net: Network, user: string, to: string): { jid: string; node: string; name: string }[] {
+  const service = serviceOf(net, to);
+  if (service !== undefined) {
+    const cmd = configureFor(net, service);
+    return cmd ? [{ jid: to, node: cmd.node, name: cmd.name }] : [];
+  }
   if (to !== net.domain) return [];
   const admin = net.access.isAdmin(user);
   return COMMANDS.filter((c) => admin || !c.admin).map((c) => ({ jid: net.domain, node: c.node, name: c.name }));
 }
 
 /** Pending multi-step commands; bounded, oldest evicted. */
-const pending = new Map<string, { node: string; user: string; network: string }>();
+const pending = new Map<string, { node: string; user: string; network: string; to: string }>();
 const MAX_PENDING = 1000;
 
 export async function executeCommand(net: Network, stanza: Element, user: string): Promise<Element> {
   const cmdEl = stanza.getChild("command", NS.commands)!;
   const node = cmdEl.attrs.node ?? "";
-  const command = COMMANDS.find((c) => c.node === node);
-  if (!command || stanza.attrs.to !== net.domain) throw fail("not-found", "No such command");
+  const to = stanza.attrs.to ?? "";
+  const service = serviceOf(net, to);
+  const command =
+    service !== undefined
+      ? node === CONFIGURE.node
+        ? configureFor(net, service)
+        : undefined
+      : to === net.domain
+        ? COMMANDS.find((c) => c.node === node)
+        : undefined;
+  if (!command) throw fail("not-found", "No such command");
   if (command.admin && !net.access.isAdmin(user)) throw fail("forbidden", "Only gateway administrators may run this command");
   const action = cmdEl.attrs.action ?? "execute";
   const sessionId = cmdEl.attrs.sessionid;
@@ -160,7 +219,7 @@ export async function executeCommand(net: Network, stanza: Element, user: string
   if (sessionId) {
     const p = pending.get(sessionId);
     // A session id is only valid for the user and network that started it.
-    if (!p || p.user !== user || p.node !== node || p.network !== net.name) throw fail("bad-request", "Unknown or expired command session");
+    if (!p || p.user !== user || p.node !== node || p.network !== net.name || p.to !== to) throw fail("bad-request", "Unknown or expired command session");
     pending.delete(sessionId);
     if (action === "cancel") return reply("canceled", sessionId);
     const x = cmdEl.getChild("x", NS.data);
@@ -172,7 +231,7 @@ export async function executeCommand(net: Network, stanza: Element, user: string
   const sid = randomId();
   if ("form" in step) {
     if (pending.size >= MAX_PENDING) pending.delete(pending.keys().next().value!);
-    pending.set(sid, { node, user, network: net.name });
+    pending.set(sid, { node, user, network: net.name, to });
     return reply("executing", sid, xml("actions", { execute: "complete" }, xml("complete")), step.form);
   }
   return finish(reply, sid, step);

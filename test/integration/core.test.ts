@@ -189,6 +189,30 @@ describe("core gateway on a real Prosody", () => {
     expect(stats.getChild("command")?.attrs.status).toBe("completed");
   });
 
+  it("lets a user configure a service through XEP-0050, never echoing the stored secret", async () => {
+    const NS_CMD = "http://jabber.org/protocol/commands";
+    const items = await romeo.iq(xml("iq", { type: "get", to: `net@${GW}` }, xml("query", { xmlns: "http://jabber.org/protocol/disco#items", node: NS_CMD })));
+    expect(items.getChild("query")!.getChildren("item").map((i) => i.attrs.node)).toEqual(["configure"]);
+    const run = async (values: Record<string, string>) => {
+      const first = await romeo.iq(xml("iq", { type: "set", to: `net@${GW}` }, xml("command", { xmlns: NS_CMD, node: "configure", action: "execute" })));
+      const cmd = first.getChild("command")!;
+      expect(cmd.attrs.status).toBe("executing");
+      const shown = Object.fromEntries(cmd.getChild("x", NS_DATA)!.getChildren("field").map((f) => [f.attrs.var, f.getChildText("value")]));
+      const done = romeo.iq(
+        xml("iq", { type: "set", to: `net@${GW}` }, xml("command", { xmlns: NS_CMD, node: "configure", sessionid: cmd.attrs.sessionid }, form(values))),
+      );
+      return { shown, done };
+    };
+    const one = await run({ nick: "romeo_", password: "s3rv3r" });
+    expect((await one.done).getChild("command")?.attrs.status).toBe("completed");
+    const two = await run({ nick: "romeo__", password: "" });
+    expect(two.shown).toEqual({ nick: "romeo_", password: null });
+    await two.done;
+    expect(await gateway.store.scoped("romeo@localhost", "test").get("server:net")).toEqual({ nick: "romeo__", password: "s3rv3r" });
+    const bad = await run({ nick: "romeo the third" });
+    await expect(bad.done).rejects.toMatchObject({ condition: "not-acceptable" });
+  });
+
   it("unregisters: the session closes and the registration is gone", async () => {
     romeo.inbox.length = 0;
     await romeo.iq(xml("iq", { type: "set", to: GW }, xml("query", { xmlns: NS_REGISTER }, xml("remove"))));

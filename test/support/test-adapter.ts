@@ -87,6 +87,17 @@ export class TestNetwork {
           return address.kind === "room" ? address.room : address.kind === "contact" ? address.contact : address.service;
         },
       },
+      serviceSettings: {
+        fields: [
+          { var: "nick", label: "Nickname", type: "text-single" },
+          { var: "password", label: "Server password", type: "text-private", secret: true },
+        ],
+        key: (service) => `server:${service}`,
+        validate(values) {
+          if (values.nick?.includes(" ")) throw fail("not-acceptable", "Nickname: no spaces");
+          return values;
+        },
+      },
       async validateRegistration(values) {
         if (values.password === "wrong") throw fail("not-acceptable", "Login failed: wrong password");
         return values;
