@@ -62,6 +62,25 @@ export interface ScopedStore {
   delete(key: string): Promise<void>;
 }
 
+/** Makes network media reachable by XMPP clients (served by the gateway's HTTP listener). */
+export interface MediaPublisher {
+  /**
+   * Stores the bytes and returns an unguessable https URL for them. Throws
+   * EstuaryError("too-large") beyond the configured limit.
+   */
+  publish(data: Uint8Array, meta: { mediaType?: string; name?: string }): Promise<string>;
+}
+
+/**
+ * Fetches a URL on the user's behalf (an attachment to upload to the
+ * network) with SSRF protection: loopback, private, link-local and metadata
+ * addresses refused after DNS resolution and on redirects, size and time capped.
+ */
+export type SafeFetch = (
+  url: string,
+  options?: { maxBytes?: number; timeoutMs?: number },
+) => Promise<{ data: Uint8Array; mediaType?: string; name?: string }>;
+
 export interface SessionContext {
   /** Opaque, stable key of the XMPP user (their bare JID; use only as an identifier or hash input). */
   user: string;
@@ -72,6 +91,9 @@ export interface SessionContext {
   store: ScopedStore;
   /** Aborted when the core closes the session; long-running loops stop on it. */
   signal: AbortSignal;
+  /** Absent when no HTTP listener is configured: say so in the text instead of dropping media. */
+  media?: MediaPublisher;
+  fetch: SafeFetch;
 }
 
 export interface AdapterSession {

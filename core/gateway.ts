@@ -121,6 +121,9 @@ function createNetwork(
     sessions: new SessionManager(() => net, onEvent),
     rooms: new RoomRegistry(() => net),
     startedAt: new Date(),
+    fetch: async () => {
+      throw fail("unsupported", "Fetching attachments is not available in this build");
+    },
     send(stanza: Element) {
       try {
         link.send(stanza);

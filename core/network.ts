@@ -5,7 +5,7 @@
  */
 import type { Element } from "@xmpp/xml";
 import type { Logger } from "pino";
-import type { Adapter } from "./adapter.ts";
+import type { Adapter, MediaPublisher, SafeFetch } from "./adapter.ts";
 import type { ComponentLink } from "./component.ts";
 import { addressFor, localpartFor } from "./jid.ts";
 import type { Address } from "./model.ts";
@@ -32,6 +32,9 @@ export interface Network {
   readonly sessions: SessionManager;
   readonly rooms: RoomRegistry;
   readonly startedAt: Date;
+  /** Present when the HTTP listener is configured. */
+  readonly media?: MediaPublisher;
+  readonly fetch: SafeFetch;
   /** Sends a stanza; a full offline buffer is logged (the stanza's recipient cannot be told: the link is down). */
   send(stanza: Element): void;
   jidOf(address: Address): string;

@@ -77,6 +77,8 @@ export class SessionManager {
       log: net.log.child({ session: net.name }),
       store: net.store.scoped(user, net.name),
       signal: abort.signal,
+      fetch: net.fetch,
+      ...(net.media ? { media: net.media } : {}),
     };
     entry.opening = net.adapter.openSession(ctx).then(
       (session) => {
