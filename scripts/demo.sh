@@ -23,7 +23,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 NODE=node_modules/.bin/node
 START_TIMEOUT=${ESTUARY_DEMO_START_TIMEOUT:-30}
 
-say() { printf '[demo] %s\n' "$*"; }
+# Never fails: after the terminal closes (SIGHUP), writes fail but the cleanup must go on.
+say() { printf '[demo] %s\n' "$*" 2>/dev/null || true; }
 die() {
   printf '[demo] ERROR: %s\n' "$*" >&2
   exit 1
@@ -101,7 +102,7 @@ ESTUARY_STATUS=0
 cleanup() {
   ((STOPPED)) && return 0
   STOPPED=1
-  trap '' INT TERM
+  trap '' INT TERM HUP
   # Estuary first, so it can tell users and rooms it is leaving through a live Prosody.
   if alive "$ESTUARY_PID"; then
     say "stopping Estuary..."
@@ -124,8 +125,8 @@ cleanup() {
   say "stopped"
 }
 trap cleanup EXIT
-# Ctrl-C / SIGTERM: a requested stop; success if Estuary stopped cleanly.
-trap 'cleanup; exit $((ESTUARY_STATUS == 0 ? 0 : 1))' INT TERM
+# Ctrl-C, SIGTERM, or the terminal closing: a requested stop; success if Estuary stopped cleanly.
+trap 'cleanup; exit $((ESTUARY_STATUS == 0 ? 0 : 1))' INT TERM HUP
 
 # Each process runs in its own session (setsid, which execs in place here, so
 # $! is the server's pid), so a Ctrl-C in the terminal reaches only this
