@@ -374,6 +374,33 @@ describe("IRC adapter against InspIRCd", () => {
     carol = await remote(ircd, "carol");
   });
 
+  it("closes a connection lingerMs after its last channel is left; refuses servers not allowed", async () => {
+    const brief = createIrcAdapter(
+      { lingerMs: 300, flood: { burst: 5, intervalMs: 0 }, servers: { [SERVER]: { port: ircd.port } } },
+      { log: silentLogger() },
+    );
+    const hank = await openSession(brief, "hank@example.org");
+    await hank.session.joinRoom!(room("#survive"), "hank", {});
+    await bob.waitLine("hank joins", (l) => /^:hank!\S+ JOIN/.test(l));
+    await hank.session.leaveRoom!(room("#survive"), "later");
+    await bob.waitLine("hank parts", (l) => /^:hank!\S+ PART #survive :later$/.test(l));
+    // No channel shared any more: ask the server until hank is gone (QUIT after lingerMs).
+    const left = Date.now();
+    await until("hank disconnected", () => {
+      if (bob.lines.some((l) => / 401 \S+ hank /.test(l.line) && l.at > left)) return true;
+      bob.send("WHOIS hank");
+      return undefined;
+    }, 5000);
+    expect(Date.now() - left).toBeGreaterThanOrEqual(250);
+    await hank.session.close();
+
+    const strict = createIrcAdapter({ allowedServers: ["*.libera.chat"] }, { log: silentLogger() });
+    const ivy = await openSession(strict, "ivy@example.org");
+    const err = await ivy.session.joinRoom!(room("#main"), "ivy", {}).catch((e: unknown) => e);
+    expect(isEstuaryError(err) && err.kind).toBe("forbidden");
+    await ivy.session.close();
+  });
+
   it("rejects queued lines with unavailable when the server stays away past the retry window", async () => {
     const other = await startInspircd();
     const quick = createIrcAdapter(
