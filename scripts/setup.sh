@@ -11,7 +11,9 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-PACKAGES=(prosody prosody-modules lua-unbound inspircd)
+# Prosody and InspIRCd for the core and IRC tests; ejabberd for the second XMPP server;
+# redis-server and postgresql for the scale-out store tests.
+PACKAGES=(prosody prosody-modules lua-unbound inspircd ejabberd redis-server postgresql)
 LOG="$(mktemp -t estuary-setup.XXXXXX.log)"
 trap 'rm -f "$LOG"' EXIT
 
@@ -132,7 +134,7 @@ fi
 
 # A system Prosody on 5222/5269 or InspIRCd on 6667 must not be left
 # running, whether we installed just now or the image came with it running.
-for svc in prosody:/run/prosody/prosody.pid inspircd:/run/inspircd/inspircd.pid; do
+for svc in prosody:/run/prosody/prosody.pid inspircd:/run/inspircd/inspircd.pid ejabberd:/run/ejabberd/ejabberd.pid redis-server:/run/redis/redis-server.pid postgresql:/run/postgresql/main.pid; do
   name=${svc%%:*} pidfile=${svc#*:}
   if ((just_installed)) || system_instance_pid "$pidfile" >/dev/null; then
     stop_system_service "$name" "$pidfile"
