@@ -3,9 +3,10 @@
  * `nick%server`, `server`), on irc-framework.
  */
 import type { Adapter } from "../../core/adapter.ts";
+import { fail } from "../../core/errors.ts";
 import type { Logger } from "../../core/log.ts";
 import { createAddressCodec } from "./ids.ts";
-import { ircOptionsSchema } from "./options.ts";
+import { ircOptionsSchema, serverSettingsFields, serverSettingsSchema } from "./options.ts";
 import { IrcSession } from "./session.ts";
 
 export { ircOptionsSchema, serverSettingsFields, serverSettingsSchema } from "./options.ts";
@@ -32,6 +33,19 @@ export function createIrcAdapter(options: unknown, deps: { log: Logger }): Adapt
     ids: createAddressCodec({ fixedServer: opts.fixedServer }),
     async validateRegistration() {
       return {};
+    },
+    // Per-user, per-server settings (XEP-0050 `configure` on the server's JID); the session reads `server:<host>`.
+    serviceSettings: {
+      fields: serverSettingsFields,
+      key: (service) => `server:${service}`,
+      validate(values) {
+        const parsed = serverSettingsSchema.safeParse(values);
+        if (!parsed.success) {
+          const issue = parsed.error.issues[0];
+          throw fail("not-acceptable", `Invalid value for ${String(issue?.path[0] ?? "a field")}: ${issue?.message ?? "invalid"}`);
+        }
+        return Object.fromEntries(Object.entries(parsed.data).filter(([, v]) => v !== undefined));
+      },
     },
     async openSession(ctx) {
       const session = new IrcSession({ ...ctx, log: ctx.log ?? log }, opts);

@@ -55,6 +55,9 @@ async function openSession(adapter: Adapter, user: string, store: ScopedStore = 
     log: silentLogger(),
     store,
     signal: abort.signal,
+    fetch: async () => {
+      throw new Error("no fetch in these tests");
+    },
   };
   const session = await adapter.openSession(ctx);
   return {

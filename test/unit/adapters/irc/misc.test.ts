@@ -74,5 +74,8 @@ describe("options", () => {
     expect([a.network, a.gatewayType, a.displayName, a.capabilities.rooms, a.registration.required]).toEqual(["irc", "irc", "IRC", true, false]);
     expect(await a.validateRegistration({ x: "y" })).toEqual({});
     expect(a.ids.parse("#c%irc.example.net")).toEqual({ kind: "room", room: "#c%irc.example.net" });
+    expect(a.serviceSettings?.key("irc.example.net")).toBe("server:irc.example.net");
+    expect(a.serviceSettings?.validate({ port: "6697", nick: "", tls: "1" })).toEqual({ port: 6697, tls: true });
+    expect(() => a.serviceSettings?.validate({ port: "http" })).toThrow(/port/);
   });
 });
