@@ -193,8 +193,5 @@ function defaultLogger(config: Config): Logger {
 }
 
 async function defaultLoadGateway(): Promise<GatewayModule> {
-  // TODO: make this a literal `import("./gateway.ts")` (type-checked against the
-  // real module) once core/gateway.ts exists; a missing module fails tsc today.
-  const specifier = "./gateway.ts";
-  return (await import(specifier)) as GatewayModule;
+  return await import("./gateway.ts");
 }

@@ -40,9 +40,8 @@ export interface Gateway {
 async function builtinAdapter(key: NetworkKey): Promise<AdapterFactory> {
   switch (key) {
     case "irc": {
-      const path = "../adapters/irc/index.ts";
-      const mod = (await import(path)) as { createIrcAdapter: AdapterFactory };
-      return mod.createIrcAdapter;
+      const { createIrcAdapter } = await import("../adapters/irc/index.ts");
+      return createIrcAdapter;
     }
     default:
       throw fail("unsupported", `The ${key} adapter is not available in this build`);
