@@ -2,7 +2,6 @@
  * The IRC adapter against a real InspIRCd 3, with plain irc-framework clients
  * playing the people on IRC.
  */
-import { Client } from "irc-framework";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Adapter, AdapterSession, ScopedStore, SessionContext } from "../../core/adapter.ts";
 import { isEstuaryError } from "../../core/errors.ts";
@@ -11,6 +10,7 @@ import { silentLogger } from "../../core/log.ts";
 import type { LegacyEvent } from "../../core/model.ts";
 import { createIrcAdapter } from "../../adapters/irc/index.ts";
 import { startInspircd, type InspircdHandle } from "../support/inspircd.ts";
+import { ircRemote, type IrcRemote } from "../support/irc-remote.ts";
 
 async function until<T>(what: string, fn: () => T | undefined | false, ms = 10_000): Promise<T> {
   const deadline = Date.now() + ms;
@@ -68,38 +68,9 @@ async function openSession(adapter: Adapter, user: string, store: ScopedStore = 
   } as Harness;
 }
 
-interface Remote {
-  client: Client;
-  nick: string;
-  /** Raw lines from the server, with arrival time. */
-  lines: { line: string; at: number }[];
-  waitLine(what: string, pred: (line: string) => boolean, ms?: number): Promise<string>;
-  send(line: string): void;
-}
-
-async function remote(server: InspircdHandle, nick: string): Promise<Remote> {
-  const client = new Client();
-  const lines: { line: string; at: number }[] = [];
-  client.on("raw", (ev: { line: string; from_server: boolean }) => {
-    // Message tags (server-time, msgid) are dropped: assertions look at the RFC 1459 line.
-    if (ev.from_server) lines.push({ line: ev.line.replace(/\r?\n$/, "").replace(/^@\S+ /, ""), at: Date.now() });
-  });
-  const registered = new Promise<void>((resolve) => client.once("registered", () => resolve()));
-  client.connect({ host: server.host, port: server.port, nick, username: nick, gecos: nick, auto_reconnect: false });
-  await registered;
-  return {
-    client,
-    nick,
-    lines,
-    waitLine: (what, pred, ms) => until(what, () => lines.find((l) => pred(l.line))?.line, ms),
-    send: (line) => client.raw(line),
-  };
-}
-
-async function remoteJoin(r: Remote, channel: string): Promise<void> {
-  r.send(`JOIN ${channel}`);
-  await r.waitLine(`${r.nick} in ${channel}`, (l) => / 366 /.test(l) && l.toLowerCase().includes(channel.toLowerCase()));
-}
+type Remote = IrcRemote;
+const remote = ircRemote;
+const remoteJoin = (r: Remote, channel: string): Promise<void> => r.join(channel);
 
 const SERVER = "127.0.0.1";
 const room = (c: string) => `${c}%${SERVER}`;
