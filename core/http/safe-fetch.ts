@@ -38,6 +38,8 @@ export interface SafeFetchOptions {
   maxRedirects?: number;
   /** DNS resolution (default `dns.lookup` with `all: true`); tests map names to addresses. */
   lookup?: Resolver;
+  /** Trust roots for https instead of Node's bundled ones (a private CA; tests). */
+  ca?: string | Buffer;
 }
 
 export const DEFAULT_MAX_BYTES = 50 * 1024 * 1024;
@@ -89,7 +91,7 @@ export function createSafeFetch(options: SafeFetchOptions = {}): SafeFetch {
       let url = parseHttpUrl(input);
       for (let hop = 0; ; hop++) {
         const addresses = await raceAbort(vet(url), controller.signal);
-        const response = await get(url, addresses, controller.signal);
+        const response = await get(url, addresses, controller.signal, options.ca);
         const location = response.headers.location;
         if (REDIRECTS.has(response.statusCode ?? 0) && location !== undefined) {
           response.resume();
@@ -134,7 +136,7 @@ function parseHttpUrl(text: string, base?: URL): URL {
 }
 
 /** One GET to `url`, connected to one of the vetted `addresses` only. */
-function get(url: URL, addresses: LookupAddress[], signal: AbortSignal): Promise<IncomingMessage> {
+function get(url: URL, addresses: LookupAddress[], signal: AbortSignal, ca: string | Buffer | undefined): Promise<IncomingMessage> {
   const pinned = (
     _hostname: string,
     opts: { all?: boolean },
@@ -144,7 +146,7 @@ function get(url: URL, addresses: LookupAddress[], signal: AbortSignal): Promise
     if (opts.all) callback(null, addresses);
     else callback(null, addresses[0]!.address, addresses[0]!.family);
   };
-  const requestOptions: RequestOptions = {
+  const requestOptions: RequestOptions & { ca?: string | Buffer } = {
     method: "GET",
     protocol: url.protocol,
     hostname: url.hostname.replace(/^\[|\]$/g, ""),
@@ -155,6 +157,7 @@ function get(url: URL, addresses: LookupAddress[], signal: AbortSignal): Promise
     // A fresh connection per hop: a pooled socket could belong to another name's vetting.
     agent: false,
     signal,
+    ...(ca !== undefined ? { ca } : {}),
   };
   const send = url.protocol === "https:" ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
