@@ -31,7 +31,9 @@ interface Writer {
 export function toEntities(rich: RichText): Formatted {
   const w: Writer = { text: "", entities: [] };
   writeBlocks(rich.blocks, w, 0);
-  const entities = w.entities.filter((e) => e.length > 0).sort((a, b) => a.offset - b.offset || b.length - a.length);
+  // Outer first: by offset, longer first, block entities before inline ones over the same range.
+  const rank = (e: MessageEntity): number => (e.type === "blockquote" ? 0 : e.type === "pre" ? 1 : 2);
+  const entities = w.entities.filter((e) => e.length > 0).sort((a, b) => a.offset - b.offset || b.length - a.length || rank(a) - rank(b));
   return { text: w.text, entities };
 }
 
@@ -59,7 +61,9 @@ function writeBlocks(blocks: Block[], w: Writer, quoteDepth: number): void {
           return;
         }
         writeBlocks(block.children, w, quoteDepth + 1);
-        w.entities.push({ type: "blockquote", offset: start, length: w.text.length - start });
+        // A quote of nothing but empty text cannot be an entity (length 0): keep its "> " as text.
+        if (w.text.length === start) w.text += toPlain({ blocks: [block] });
+        else w.entities.push({ type: "blockquote", offset: start, length: w.text.length - start });
         return;
     }
   });
