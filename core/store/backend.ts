@@ -9,11 +9,13 @@
  * - `postgres://…` / `postgresql://…`: @keyv/postgres. It keeps no expiry
  *   column (keyv checks `expires` inside the value on read), so an hourly
  *   sweep deletes rows whose serialized `expires` passed; otherwise entries
- *   nobody reads again (old id map links) would stay forever.
+ *   nobody reads again (old id map links) would stay forever. Each store owns
+ *   its pg.Pool, with an "error" listener (see OwnPoolPostgres).
  *
  * Keyv runs without a namespace and without key prefixing: index.ts builds
  * complete, escaped key names itself (keys.ts), identical on every backend.
  */
+import { createRequire } from "node:module";
 import KeyvPostgres from "@keyv/postgres";
 import KeyvRedis from "@keyv/redis";
 import { Keyv, type KeyvStoreAdapter } from "keyv";
@@ -49,6 +51,44 @@ export interface BackendOptions {
 export const POSTGRES_TABLE = "estuary_state";
 export const POSTGRES_KEY_SIZE = 1024;
 const POSTGRES_SWEEP_MS = 60 * 60_000;
+
+/** The slice of node-postgres (`pg`, @keyv/postgres' driver; it ships no type declarations) used here. */
+interface PgPool {
+  query(sql: string, values?: unknown[]): Promise<{ rows: unknown[] }>;
+  on(event: "error", listener: (err: Error) => void): unknown;
+  end(): Promise<void>;
+}
+const pg = createRequire(import.meta.url)("pg") as { Pool: new (options: { connectionString: string }) => PgPool };
+
+/**
+ * @keyv/postgres with a pool of its own. The stock adapter keeps one
+ * module-wide pg.Pool (its src/pool.ts) with no "error" listener. An idle
+ * pooled client whose connection the server drops (restart, failover,
+ * idle_session_timeout, pg_terminate_backend) makes the pool emit "error"
+ * (https://node-postgres.com/apis/pool#error), which is an uncaught exception
+ * without a listener: the gateway would crash. That pool is also shared by
+ * every adapter on the same URI, so closing one store ended the others' pool.
+ * Overriding connect() (the constructor's only way to the pool) fixes both.
+ */
+function ownPoolPostgres(url: string, log: Logger | undefined): KeyvPostgres {
+  let pool: PgPool | undefined;
+  class OwnPoolPostgres extends KeyvPostgres {
+    override async connect(): Promise<(sql: string, values?: unknown[]) => Promise<unknown[]>> {
+      const own = new pg.Pool({ connectionString: url });
+      // The pool has already discarded the broken client; the next query opens a new connection.
+      own.on("error", (err) => log?.warn({ err }, "state store connection lost"));
+      pool = own;
+      return async (sql, values) => (await own.query(sql, values)).rows;
+    }
+
+    override async disconnect(): Promise<void> {
+      const own = pool;
+      pool = undefined;
+      await own?.end();
+    }
+  }
+  return new OwnPoolPostgres({ uri: url, table: POSTGRES_TABLE, keySize: POSTGRES_KEY_SIZE });
+}
 
 export function parseStoreUrl(url: string): StoreLocation {
   if (url === "memory:" || url === "memory://") return { kind: "memory" };
@@ -102,7 +142,7 @@ export function createBackend(url: string, options: BackendOptions = {}): Backen
       return { kind: "redis", keyv: newKeyv(adapter, options.log), close: () => adapter.disconnect() };
     }
     case "postgres": {
-      const adapter = new KeyvPostgres({ uri: location.url, table: POSTGRES_TABLE, keySize: POSTGRES_KEY_SIZE });
+      const adapter = ownPoolPostgres(location.url, options.log);
       const keyv = newKeyv(adapter, options.log);
       const table = `${adapter.opts.schema ?? "public"}.${POSTGRES_TABLE}`;
       const sweep = setInterval(() => {
@@ -122,11 +162,7 @@ export function createBackend(url: string, options: BackendOptions = {}): Backen
         },
         async close() {
           clearInterval(sweep);
-          // @keyv/postgres keeps one module-wide pg.Pool per URI (src/pool.ts), shared by every
-          // adapter on that URI, and ending it twice throws: a second close is a no-op.
-          await adapter.disconnect().catch((err: unknown) => {
-            if (!(err instanceof Error && /end on pool more than once/.test(err.message))) throw err;
-          });
+          await adapter.disconnect(); // idempotent: the pool is ended once
         },
       };
     }
