@@ -49,15 +49,20 @@ export interface EjabberdOptions {
   muc?: boolean;
   /**
    * ejabberd's `domain_balancing`: component domain → how many component
-   * connections may serve it at once (ejabberd then spreads stanzas over
-   * them; without it the last connection for a domain wins).
+   * connections share it (`component_number`), or that and the balancing
+   * `type`. The default type is `bare_source`: every stanza of one user goes
+   * to the same connection, which is what a sharded gateway needs; `random`
+   * spreads stanzas regardless of sender.
    */
-  domainBalancing?: Record<string, number>;
+  domainBalancing?: Record<string, number | { components: number; type: BalancingType }>;
   /** Deadline for start and restart, in ms (default 20000). */
   startTimeout?: number;
 }
 
 export type EjabberdHandle = ProsodyHandle;
+
+/** ejabberd_router's balancing types (ejabberd docs, option `domain_balancing`). */
+export type BalancingType = "random" | "source" | "destination" | "bare_source" | "bare_destination";
 
 const DOMAIN = "localhost";
 const LOOPBACK = "127.0.0.1";
@@ -136,7 +141,10 @@ export function ejabberdConfig(ports: Ports, options: EjabberdOptions): Record<s
   };
   if (options.domainBalancing && Object.keys(options.domainBalancing).length > 0) {
     config.domain_balancing = Object.fromEntries(
-      Object.entries(options.domainBalancing).map(([domain, n]) => [domain, { type: "random", component_number: n }]),
+      Object.entries(options.domainBalancing).map(([domain, b]) => {
+        const { components, type } = typeof b === "number" ? { components: b, type: "bare_source" as const } : b;
+        return [domain, { type, component_number: components }];
+      }),
     );
   }
   return config;
