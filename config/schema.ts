@@ -224,8 +224,15 @@ const log = z
 
 const http = z.strictObject({
   host: host.default("127.0.0.1"),
-  port: port.default(8080),
+  /** 0 picks a free port (tests). */
+  port: int(0, 65535).default(8080),
   publicUrl: publicUrl.optional(),
+  /** Where media from the networks is kept while XMPP clients fetch it (0700). */
+  mediaDir: z.string().min(1).default("./estuary-media"),
+  /** Largest file served (and fetched on a user's behalf), in bytes. */
+  maxMediaBytes: int(1).default(50 * 1024 * 1024),
+  /** How long a published media URL keeps working. */
+  mediaTtlDays: int(1).default(7),
 });
 
 export const configSchema = z.strictObject({

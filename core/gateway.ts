@@ -10,7 +10,11 @@ import type { Logger } from "pino";
 import type { Config, NetworkConfig, NetworkKey } from "../config/schema.ts";
 import { enabledNetworks } from "../config/schema.ts";
 import { createAccess } from "./access.ts";
-import type { Adapter } from "./adapter.ts";
+import type { Adapter, SafeFetch } from "./adapter.ts";
+import { createMediaStore, type MediaStore } from "./http/media.ts";
+import { createSafeFetch } from "./http/safe-fetch.ts";
+import { startHttpServer } from "./http/server.ts";
+import { registry } from "./metrics.ts";
 import { ComponentLink } from "./component.ts";
 import { fail, asEstuaryError } from "./errors.ts";
 import { handleEvent } from "./events.ts";
@@ -34,6 +38,8 @@ export interface GatewayOptions {
 export interface Gateway {
   networks: Map<string, Network>;
   store: Store;
+  /** The HTTP listener's URL, when configured. */
+  httpUrl?: string;
   stop(): Promise<void>;
 }
 
@@ -57,12 +63,52 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   }
   const store = await openStore({ url: config.store.url, encryptionKey: config.store.encryptionKey, log: log.child({ part: "store" }) });
   const access = createAccess(config.access.allow, config.access.admins);
+  const maxMediaBytes = config.http?.maxMediaBytes ?? 50 * 1024 * 1024;
+  // Attachments are fetched on users' behalf with SSRF protection (core/http/safe-fetch.ts).
+  const fetch = createSafeFetch({ maxBytes: maxMediaBytes });
+  let media: MediaStore | undefined;
+  let http: { url: string; close(): Promise<void> } | undefined;
+  if (config.http) {
+    const h = config.http;
+    // The listener starts first so that, on port 0, the media URLs name the port actually bound.
+    let store: MediaStore | undefined;
+    http = await startHttpServer({
+      host: h.host,
+      port: h.port,
+      media: { get: (id) => store!.get(id), publish: (d, m) => store!.publish(d, m), sweep: () => store!.sweep(), close: () => store!.close() },
+      registry,
+      // Unhealthy while any component stream is down: the XMPP side cannot reach us then.
+      health: () => {
+        const components = Object.fromEntries([...networks.values()].map((n) => [n.domain, n.link.state]));
+        return { ok: Object.values(components).every((s) => s === "online"), components };
+      },
+      log: log.child({ part: "http" }),
+    });
+    store = createMediaStore({ dir: h.mediaDir, publicUrl: h.publicUrl ?? http.url, maxBytes: maxMediaBytes, ttlMs: h.mediaTtlDays * 86_400_000 });
+    media = store;
+    log.info({ url: http.url }, "HTTP listener started");
+  }
   const networks = new Map<string, Network>();
 
   for (const [key, netConfig] of enabledNetworks(config)) {
     const factory = options.adapters?.[key] ?? (await builtinAdapter(key));
     const adapter = await factory(netConfig.options, { log: log.child({ network: key }) });
-    networks.set(key, createNetwork(key, netConfig, adapter, { config, store, access, log }));
+    networks.set(key, createNetwork(key, netConfig, adapter, { config, store, access, log, fetch, media }));
+  }
+  if (config.http) {
+    http = await startHttpServer({
+      host: config.http.host,
+      port: config.http.port,
+      media,
+      registry,
+      // Unhealthy while any component stream is down: the XMPP side cannot reach us then.
+      health: () => {
+        const components = Object.fromEntries([...networks.values()].map((n) => [n.domain, n.link.state]));
+        return { ok: Object.values(components).every((s) => s === "online"), components };
+      },
+      log: log.child({ part: "http" }),
+    });
+    log.info({ url: http.url }, "HTTP listener started");
   }
   for (const net of networks.values()) net.link.start();
   log.info({ networks: [...networks.keys()] }, "Estuary started");
@@ -71,9 +117,12 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   return {
     networks,
     store,
+    ...(http ? { httpUrl: http.url } : {}),
     stop() {
       stopping ??= (async () => {
         await Promise.all([...networks.values()].map((net) => stopNetwork(net)));
+        await http?.close();
+        media?.close();
         await store.close();
         log.info("Estuary stopped");
       })();
@@ -86,7 +135,7 @@ function createNetwork(
   key: string,
   netConfig: NetworkConfig,
   adapter: Adapter,
-  deps: { config: Config; store: Store; access: ReturnType<typeof createAccess>; log: Logger },
+  deps: { config: Config; store: Store; access: ReturnType<typeof createAccess>; log: Logger; fetch: SafeFetch; media: MediaStore | undefined },
 ): Network {
   const log = deps.log.child({ network: key });
   const link = new ComponentLink({
@@ -120,9 +169,8 @@ function createNetwork(
     sessions: new SessionManager(() => net, onEvent),
     rooms: new RoomRegistry(() => net),
     startedAt: new Date(),
-    fetch: async () => {
-      throw fail("unsupported", "Fetching attachments is not available in this build");
-    },
+    fetch: deps.fetch,
+    ...(deps.media ? { media: deps.media } : {}),
     send(stanza: Element) {
       try {
         link.send(stanza);

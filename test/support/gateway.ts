@@ -19,6 +19,7 @@ export interface TestGatewayOptions {
   logger?: Logger;
   /** Default true: resolve once every component stream is online. */
   waitOnline?: boolean;
+  http?: Record<string, unknown>;
 }
 
 export async function startTestGateway(o: TestGatewayOptions): Promise<Gateway & { config: Config }> {
@@ -29,6 +30,7 @@ export async function startTestGateway(o: TestGatewayOptions): Promise<Gateway &
     store: { url: o.storeUrl ?? "memory:", encryptionKey: "test-key-0123456789abcdef" },
     limits: o.limits ?? {},
     log: { level: "silent" },
+    ...(o.http ? { http: o.http } : {}),
   });
   const logger = o.logger ?? (process.env.ESTUARY_TEST_LOG ? createLogger({ level: process.env.ESTUARY_TEST_LOG }) : silentLogger());
   const gw = await startGateway(config, { logger, adapters: o.adapters });
