@@ -67,7 +67,14 @@ http: { publicUrl: "https://gw.example.org/estuary" }
     expect(config.networks.irc).toBeUndefined();
     expect(config.store.url).toBe("memory:");
     expect(config.log).toEqual({ level: "debug", pretty: true });
-    expect(config.http).toEqual({ host: "127.0.0.1", port: 8080, publicUrl: "https://gw.example.org/estuary/" });
+    expect(config.http).toEqual({
+      host: "127.0.0.1",
+      port: 8080,
+      publicUrl: "https://gw.example.org/estuary/",
+      mediaDir: "./estuary-media",
+      maxMediaBytes: 50 * 1024 * 1024,
+      mediaTtlDays: 7,
+    });
   });
 
   it("accepts IPv6 hosts and every store scheme", () => {
@@ -85,10 +92,11 @@ describe("parseConfig: errors name their key path", () => {
   });
 
   it("bad ports", () => {
-    const problems = problemsOf(withExtra(`xmpp: { port: 70000 }\nhttp: { port: 0 }`));
+    const problems = problemsOf(withExtra(`xmpp: { port: 70000 }\nhttp: { port: -1 }`));
     expect(problems).toHaveLength(2);
     expect(problems[0]).toMatch(/^xmpp\.port: .*65535/);
-    expect(problems[1]).toMatch(/^http\.port: .*1/);
+    // http.port 0 is allowed (any free port), negative is not.
+    expect(problems[1]).toMatch(/^http\.port: .*0/);
     expect(problemsOf(withExtra(`xmpp: { port: "http" }`))[0]).toMatch(/^xmpp\.port: .*number/);
   });
 
