@@ -120,7 +120,13 @@ function safeDecode(s: string): string {
 }
 
 function trimLine(line: Inline[]): Inline[] {
-  const out = [...line];
+  // Adjacent texts (a list bullet and its item) become one.
+  const out: Inline[] = [];
+  for (const i of line) {
+    const prev = out.at(-1);
+    if (i.type === "text" && prev?.type === "text") out[out.length - 1] = { type: "text", text: prev.text + i.text };
+    else out.push(i);
+  }
   const first = out[0];
   if (first?.type === "text") {
     const t = first.text.replace(/^ +/, "");

@@ -91,7 +91,7 @@ describe("Matrix adapter on a real Prosody and a test homeserver", () => {
     await romeo.send(xml("presence", { to: GW }));
     await romeo.waitFor((s) => s.name === "presence" && s.attrs.from === GW && s.attrs.type === undefined, 10_000);
     // The session syncs: its /sync long poll is parked on the homeserver.
-    await waitFor(() => (hs.waitingSyncs > 0 ? true : undefined), { what: "the adapter's sync", timeoutMs: 10_000 });
+    await waitFor(() => (hs.waitingSyncs > 0 ? true : undefined), { what: "the adapter's sync", timeout: 10_000 });
   });
 
   it("joins a room by alias: occupants with roles, then self-presence, then the topic as subject", async () => {
