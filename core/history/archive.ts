@@ -47,9 +47,12 @@
  * (bench/history.ts). `with` (a nick) has its own index (user_jid, room, nick,
  * ts, seq); retention by age uses (ts).
  *
- * `count` (RSM <count/>) is a COUNT(*) over the index range of the result set;
- * `index` (RSM <first index>) one more when the page starts mid-set. Both are
- * optional in XEP-0313 §4.1.4 and may be turned off per query (`count: false`).
+ * `count` (RSM <count/>) is a COUNT(*) over the index range of the result set,
+ * `index` (RSM <first index>) one more when the page starts mid-set. Counting
+ * walks the range, so it is bounded: past COUNT_LIMIT matching messages both
+ * are left out (XEP-0313 §4.3.1: optional, clients MUST NOT depend on them),
+ * which keeps every page of a 100 000-message room at index-range cost
+ * instead of a full walk per page. `count: false` skips them entirely.
  *
  * `complete` follows XEP-0313 §4.3.2 (and RSM): true exactly when the page was
  * not cut short by `max`, i.e. it reaches the end of the result set in the
@@ -119,9 +122,9 @@ export interface ArchivePage {
   /** Archive ids of the first and last message of the page. */
   first?: string;
   last?: string;
-  /** Size of the whole result set (without paging). */
+  /** Size of the whole result set (without paging); absent past COUNT_LIMIT. */
   count?: number;
-  /** Position of `first` in the whole result set (RSM <first index>). */
+  /** Position of `first` in the whole result set (RSM <first index>); absent when count is. */
   index?: number;
 }
 
@@ -175,12 +178,16 @@ export interface ArchiveOptions {
   url: string;
   /** Clock in ms (tests); used for `seconds`, retention and retraction stamps. */
   now?: () => number;
+  /** Result sets larger than this get no RSM count/index; default COUNT_LIMIT. */
+  countLimit?: number;
 }
 
 /** Default join history when the client asks for none in particular (XEP-0045 §7.2.14 leaves it to the room). */
 export const HISTORY_DEFAULT_STANZAS = 20;
 /** Upper bound on join history, whatever the client asks. */
 export const HISTORY_MAX_STANZAS = 100;
+/** Result sets larger than this get no RSM count/index (counting walks the index range). */
+export const COUNT_LIMIT = 10_000;
 /** Upper bound on `ids` in one query. */
 export const MAX_IDS = 250;
 
@@ -285,11 +292,13 @@ function checkDate(d: Date | undefined, what: string): void {
 export class SqlArchive implements Archive {
   readonly #db: SqlDriver;
   readonly #now: () => number;
+  readonly #countLimit: number;
   readonly #t = ARCHIVE_TABLE;
 
-  constructor(db: SqlDriver, now: () => number = () => Date.now()) {
+  constructor(db: SqlDriver, options: { now?: () => number; countLimit?: number } = {}) {
     this.#db = db;
-    this.#now = now;
+    this.#now = options.now ?? (() => Date.now());
+    this.#countLimit = options.countLimit ?? COUNT_LIMIT;
   }
 
   async init(): Promise<void> {
@@ -431,23 +440,31 @@ export class SqlArchive implements Archive {
       result.last = last.archive_id;
     }
     if (q.count !== false) {
+      const cursorless = q.after === undefined && q.before === undefined;
       const count = await this.#count(set, params);
-      result.count = count;
+      if (count !== undefined) result.count = count;
       if (first) {
-        const cursorless = q.after === undefined && q.before === undefined;
         if (cursorless) result.index = 0;
-        else if (q.before === true) result.index = count - kept.length;
-        else {
-          result.index = await this.#count(`${set} AND (ts, seq) < (?, ?)`, [...params, Number(first.ts), Number(first.seq)]);
+        else if (count !== undefined) {
+          const index =
+            q.before === true
+              ? count - kept.length
+              : await this.#count(`${set} AND (ts, seq) < (?, ?)`, [...params, Number(first.ts), Number(first.seq)]);
+          if (index !== undefined) result.index = index;
         }
       }
     }
     return result;
   }
 
-  async #count(where: string, params: SqlValue[]): Promise<number> {
-    const rows = await this.#db.all<{ n: number | string }>(`SELECT COUNT(*) AS n FROM ${this.#t} WHERE ${where}`, params);
-    return Number(rows[0]?.n ?? 0);
+  /** Rows matching `where`, or undefined past COUNT_LIMIT (the walk stops there). */
+  async #count(where: string, params: SqlValue[]): Promise<number | undefined> {
+    const rows = await this.#db.all<{ n: number | string }>(
+      `SELECT COUNT(*) AS n FROM (SELECT 1 FROM ${this.#t} WHERE ${where} LIMIT ?) AS matching`,
+      [...params, this.#countLimit + 1],
+    );
+    const n = Number(rows[0]?.n ?? 0);
+    return n > this.#countLimit ? undefined : n;
   }
 
   async history(q: HistoryQuery): Promise<ArchivedMessage[]> {
@@ -568,7 +585,7 @@ export async function openArchive(options: ArchiveOptions): Promise<Archive> {
     case "redis":
       throw fail("not-acceptable", "Redis cannot hold the message archive: use sqlite:<path> or postgres://…");
   }
-  const archive = new SqlArchive(driver, options.now);
+  const archive = new SqlArchive(driver, { now: options.now, countLimit: options.countLimit });
   try {
     await archive.init();
   } catch (cause) {

@@ -95,8 +95,8 @@ afterEach(async () => {
 });
 
 describe.each(backends)("archive on $name", ({ name, persistent, url }) => {
-  async function open(): Promise<Archive> {
-    const a = await openArchive({ url: url(), now: () => clock });
+  async function open(countLimit?: number): Promise<Archive> {
+    const a = await openArchive({ url: url(), now: () => clock, countLimit });
     opened.push(a);
     return a;
   }
@@ -252,6 +252,21 @@ describe.each(backends)("archive on $name", ({ name, persistent, url }) => {
     expect(noCount.count).toBeUndefined();
     expect(noCount.index).toBeUndefined();
     expect(ids(noCount.messages)).toEqual(range(0, 2));
+  });
+
+  it("leaves out count and index past the count limit, never the page", async () => {
+    const a = await open(5);
+    await fill(a, 8);
+    const first = await a.query({ user: USER, room: ROOM, max: 3 });
+    expect(first).toMatchObject({ complete: false, index: 0 });
+    expect(first.count).toBeUndefined();
+    const mid = await a.query({ user: USER, room: ROOM, after: "id-2", max: 3 });
+    expect(ids(mid.messages)).toEqual(range(3, 6));
+    expect(mid.count).toBeUndefined();
+    expect(mid.index).toBeUndefined();
+    // A filtered set under the limit is counted.
+    const small = await a.query({ user: USER, room: ROOM, start: new Date(BASE + 4 * 60_000), after: "id-5", max: 1 });
+    expect(small).toMatchObject({ count: 4, index: 2, complete: false });
   });
 
   it("reflects corrections and retractions", async () => {
