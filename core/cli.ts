@@ -19,7 +19,7 @@ export interface Writer {
 
 /** What main needs of the gateway module (core/gateway.ts). */
 export interface GatewayModule {
-  startGateway(config: Config, options?: { logger?: Logger }): Promise<{ stop(): Promise<void> }>;
+  startGateway(config: Config, options?: { logger?: Logger }): Promise<{ stop(): Promise<void>; reload?(config: Config): void }>;
 }
 
 type StopSignal = "SIGINT" | "SIGTERM";
@@ -51,7 +51,8 @@ export const USAGE = `Usage:
   estuary --version              show the version (alias: -v)
 
 Signals: SIGINT/SIGTERM stop the gateway cleanly (a second one forces exit);
-SIGHUP is reserved for configuration reload (not supported yet).
+SIGHUP reloads the configuration file: access lists and log level apply at
+once; other changes need a restart.
 `;
 
 export async function main(argv: string[], options: MainOptions = {}): Promise<number> {
@@ -144,8 +145,16 @@ async function run(file: string, _stdout: Writer, stderr: Writer, options: MainO
       forced.resolve(1);
     }
   };
+  let running: { reload?(config: Config): void } | undefined;
   const onHup = (): void => {
-    logger.warn("reload not supported yet");
+    // SIGHUP: re-read the file; apply what is safe (access lists, log level), keep running on errors.
+    void loadConfig(file, options.env ?? process.env).then(
+      (next) => {
+        if (running?.reload) running.reload(next);
+        else logger.warn("reload not supported by this gateway");
+      },
+      (e: unknown) => logger.error({ problems: e instanceof ConfigError ? e.problems : String(e) }, "reload failed; keeping the running configuration"),
+    );
   };
   signals.on("SIGINT", onStop);
   signals.on("SIGTERM", onStop);
@@ -157,11 +166,12 @@ async function run(file: string, _stdout: Writer, stderr: Writer, options: MainO
     })();
     // If a forced exit wins the race, a later start failure must not surface as an unhandled rejection.
     started.catch(() => undefined);
-    let gateway: { stop(): Promise<void> };
+    let gateway: { stop(): Promise<void>; reload?(config: Config): void };
     try {
       const first = await Promise.race([started, forced.promise]);
       if (typeof first === "number") return first;
       gateway = first;
+      running = gateway;
     } catch (e) {
       logger.fatal({ err: e }, "gateway failed to start");
       return 1;

@@ -9,7 +9,7 @@ import type { Element } from "@xmpp/xml";
 import type { Logger } from "pino";
 import type { Config, NetworkConfig, NetworkKey } from "../config/schema.ts";
 import { enabledNetworks } from "../config/schema.ts";
-import { createAccess } from "./access.ts";
+import { createAccess, type Access } from "./access.ts";
 import type { Adapter, SafeFetch } from "./adapter.ts";
 import { createMediaStore, type MediaStore } from "./http/media.ts";
 import { createSafeFetch } from "./http/safe-fetch.ts";
@@ -40,6 +40,11 @@ export interface Gateway {
   store: Store;
   /** The HTTP listener's URL, when configured. */
   httpUrl?: string;
+  /**
+   * Applies what can change without a restart (SIGHUP): the allow and admin
+   * lists and the log level. Other changes are logged as needing a restart.
+   */
+  reload(config: Config): void;
   stop(): Promise<void>;
 }
 
@@ -62,7 +67,8 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     throw fail("not-acceptable", "store.encryptionKey or store.keyFile is required for a persistent store (credentials are stored encrypted)");
   }
   const store = await openStore({ url: config.store.url, encryptionKey: config.store.encryptionKey, log: log.child({ part: "store" }) });
-  const access = createAccess(config.access.allow, config.access.admins);
+  const banned = (await store.scoped("~gateway", "core").get<string[]>("banned")) ?? [];
+  const access = createAccess(config.access.allow, config.access.admins, banned);
   const maxMediaBytes = config.http?.maxMediaBytes ?? 50 * 1024 * 1024;
   // Attachments are fetched on users' behalf with SSRF protection (core/http/safe-fetch.ts).
   const fetch = createSafeFetch({ maxBytes: maxMediaBytes });
@@ -93,7 +99,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   for (const [key, netConfig] of enabledNetworks(config)) {
     const factory = options.adapters?.[key] ?? (await builtinAdapter(key));
     const adapter = await factory(netConfig.options, { log: log.child({ network: key }) });
-    networks.set(key, createNetwork(key, netConfig, adapter, { config, store, access, log, fetch, media }));
+    networks.set(key, createNetwork(key, netConfig, adapter, { config, store, access, log, fetch, media, peers: () => [...networks.values()] }));
   }
   if (config.http) {
     http = await startHttpServer({
@@ -118,6 +124,13 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     networks,
     store,
     ...(http ? { httpUrl: http.url } : {}),
+    reload(next) {
+      access.update(next.access.allow, next.access.admins);
+      log.level = next.log.level;
+      const restartNeeded = JSON.stringify({ ...config, access: undefined, log: undefined }) !== JSON.stringify({ ...next, access: undefined, log: undefined });
+      if (restartNeeded) log.warn("configuration reloaded; changes outside access and log need a restart");
+      else log.info("configuration reloaded");
+    },
     stop() {
       stopping ??= (async () => {
         await Promise.all([...networks.values()].map((net) => stopNetwork(net)));
@@ -135,7 +148,15 @@ function createNetwork(
   key: string,
   netConfig: NetworkConfig,
   adapter: Adapter,
-  deps: { config: Config; store: Store; access: ReturnType<typeof createAccess>; log: Logger; fetch: SafeFetch; media: MediaStore | undefined },
+  deps: {
+    config: Config;
+    store: Store;
+    access: Access;
+    log: Logger;
+    fetch: SafeFetch;
+    media: MediaStore | undefined;
+    peers: () => Network[];
+  },
 ): Network {
   const log = deps.log.child({ network: key });
   const link = new ComponentLink({
@@ -169,6 +190,7 @@ function createNetwork(
     sessions: new SessionManager(() => net, onEvent),
     rooms: new RoomRegistry(() => net),
     startedAt: new Date(),
+    peers: deps.peers,
     fetch: deps.fetch,
     ...(deps.media ? { media: deps.media } : {}),
     send(stanza: Element) {

@@ -35,6 +35,8 @@ export interface Network {
   /** Present when the HTTP listener is configured. */
   readonly media?: MediaPublisher;
   readonly fetch: SafeFetch;
+  /** Every network of this gateway (this one included): a ban applies to all of them. */
+  peers(): Network[];
   /** Sends a stanza; a full offline buffer is logged (the stanza's recipient cannot be told: the link is down). */
   send(stanza: Element): void;
   jidOf(address: Address): string;

@@ -118,6 +118,64 @@ const COMMANDS: Command[] = [
     },
   },
   {
+    node: "admin/ban",
+    name: "Ban or unban a user (admin)",
+    admin: true,
+    async start(net) {
+      return {
+        form: xml(
+          "x",
+          { xmlns: NS.data, type: "form" },
+          xml("title", {}, "Ban a user"),
+          xml("instructions", {}, `Banned now: ${net.access.banned().join(", ") || "nobody"}`),
+          xml("field", { var: "jid", type: "jid-single", label: "User's bare JID" }, xml("required")),
+          xml("field", { var: "unban", type: "boolean", label: "Lift the ban instead" }, xml("value", {}, "0")),
+        ),
+      };
+    },
+    async submit(net, user, values) {
+      const target = (values.jid ?? "").trim().toLowerCase();
+      if (!/^[^@/\s]+@[^@/\s]+$/.test(target)) throw fail("not-acceptable", "Give a bare JID (user@domain)");
+      if (target === user) throw fail("not-acceptable", "You cannot ban yourself");
+      const lift = values.unban === "1" || values.unban === "true";
+      if (lift) net.access.unban(target);
+      else net.access.ban(target);
+      await net.store.scoped("~gateway", "core").set("banned", net.access.banned());
+      if (lift) return { done: `${target} may use the gateway again.` };
+      // A ban takes effect at once: the user's sessions on every network are closed.
+      for (const n of net.peers()) {
+        n.rooms.closeAll(target, "Banned by an administrator");
+        n.rooms.forgetUser(target);
+        await n.sessions.close(target, "Banned by an administrator");
+      }
+      return { done: `${target} is banned; their session was closed.` };
+    },
+  },
+  {
+    node: "admin/announce",
+    name: "Send an announcement to every user (admin)",
+    admin: true,
+    async start() {
+      return {
+        form: xml(
+          "x",
+          { xmlns: NS.data, type: "form" },
+          xml("title", {}, "Announcement"),
+          xml("field", { var: "text", type: "text-multi", label: "Text" }, xml("required")),
+        ),
+      };
+    },
+    async submit(net, _user, values) {
+      const text = (values.text ?? "").trim();
+      if (!text) throw fail("not-acceptable", "The announcement is empty");
+      const users = new Set([...(await net.store.registrations.list(net.name)).map((r) => r.user), ...net.sessions.users()]);
+      for (const to of users) {
+        net.send(xml("message", { type: "headline", from: net.domain, to, id: randomId() }, xml("subject", {}, "Gateway announcement"), xml("body", {}, text)));
+      }
+      return { done: `Sent to ${users.size} users.` };
+    },
+  },
+  {
     node: "admin/stats",
     name: "Gateway statistics (admin)",
     admin: true,

@@ -31,7 +31,7 @@ function statusCodes(p: Element): string[] {
 
 describe("core gateway on a real Prosody", () => {
   let prosody: ProsodyHandle;
-  let gateway: Gateway;
+  let gateway: Gateway & { config: import("../../config/schema.ts").Config };
   let net: TestNetwork;
   let romeo: TestClient;
   let juliet: TestClient;
@@ -42,6 +42,7 @@ describe("core gateway on a real Prosody", () => {
       users: [
         { username: "romeo", password: "pw" },
         { username: "juliet", password: "pw" },
+        { username: "mercutio", password: "pw" },
       ],
     });
     net = new TestNetwork();
@@ -211,6 +212,38 @@ describe("core gateway on a real Prosody", () => {
     expect(await gateway.store.scoped("romeo@localhost", "test").get("server:net")).toEqual({ nick: "romeo__", password: "s3rv3r" });
     const bad = await run({ nick: "romeo the third" });
     await expect(bad.done).rejects.toMatchObject({ condition: "not-acceptable" });
+  });
+
+  it("lets an admin ban and unban a user, and announce to every user", async () => {
+    const NS_CMD = "http://jabber.org/protocol/commands";
+    const mercutio = await connectClient(prosody, "mercutio", "pw");
+    try {
+      const adminCommand = async (node: string, values: Record<string, string>) => {
+        const first = await juliet.iq(xml("iq", { type: "set", to: GW }, xml("command", { xmlns: NS_CMD, node, action: "execute" })));
+        const sid = first.getChild("command")!.attrs.sessionid;
+        return juliet.iq(xml("iq", { type: "set", to: GW }, xml("command", { xmlns: NS_CMD, node, sessionid: sid }, form(values))));
+      };
+      await adminCommand("admin/ban", { jid: "mercutio@localhost" });
+      await expect(mercutio.iq(xml("iq", { type: "get", to: GW }, xml("query", { xmlns: NS_REGISTER })))).rejects.toMatchObject({ condition: "forbidden" });
+      await adminCommand("admin/ban", { jid: "mercutio@localhost", unban: "1" });
+      await expect(mercutio.iq(xml("iq", { type: "get", to: GW }, xml("query", { xmlns: NS_REGISTER })))).resolves.toBeDefined();
+      // The ban list is persisted for the next start.
+      expect(await gateway.store.scoped("~gateway", "core").get("banned")).toEqual([]);
+
+      await adminCommand("admin/announce", { text: "Maintenance at dawn" });
+      const note = await romeo.waitFor((s) => s.name === "message" && s.attrs.type === "headline");
+      expect(note.getChildText("body")).toBe("Maintenance at dawn");
+    } finally {
+      await mercutio.stop();
+    }
+  });
+
+  it("reloads access lists without a restart", async () => {
+    gateway.reload({ ...gateway.config, access: { allow: ["localhost"], admins: [] } });
+    await expect(
+      juliet.iq(xml("iq", { type: "set", to: GW }, xml("command", { xmlns: "http://jabber.org/protocol/commands", node: "admin/stats", action: "execute" }))),
+    ).rejects.toMatchObject({ condition: "forbidden" });
+    gateway.reload(gateway.config);
   });
 
   it("unregisters: the session closes and the registration is gone", async () => {

@@ -122,6 +122,7 @@ describe("main: check-config", () => {
 function fakeGateway(behaviour: { start?: () => Promise<void>; stop?: () => Promise<void> } = {}) {
   const started = Promise.withResolvers<{ config: Config; logger: Logger | undefined }>();
   const calls = { stop: 0 };
+  const reloaded = Promise.withResolvers<Config>();
   const module: GatewayModule = {
     async startGateway(config, options) {
       await behaviour.start?.();
@@ -131,10 +132,13 @@ function fakeGateway(behaviour: { start?: () => Promise<void>; stop?: () => Prom
           calls.stop += 1;
           await behaviour.stop?.();
         },
+        reload(next: Config) {
+          reloaded.resolve(next);
+        },
       };
     },
   };
-  return { module, started: started.promise, calls };
+  return { module, started: started.promise, calls, reloaded: reloaded.promise };
 }
 
 /** Runs `main -c good` with a fake gateway, an EventEmitter for signals and a captured log. */
@@ -154,7 +158,7 @@ function runGateway(gateway: ReturnType<typeof fakeGateway>, argv = ["--config",
 }
 
 describe("main: --config runs the gateway", () => {
-  it("starts with the loaded config and a logger, logs on SIGHUP, stops on SIGTERM and exits 0", async () => {
+  it("starts with the loaded config and a logger, reloads the file on SIGHUP, stops on SIGTERM and exits 0", async () => {
     const gateway = fakeGateway();
     const { exit, signals, logLines } = runGateway(gateway);
     const { config, logger } = await gateway.started;
@@ -162,7 +166,9 @@ describe("main: --config runs the gateway", () => {
     expect(logger).toBeDefined();
 
     signals.emit("SIGHUP", "SIGHUP");
-    expect(logLines.map((l) => l.msg)).toContain("reload not supported yet");
+    const next = await gateway.reloaded;
+    expect(next.networks.test?.secret).toBe("t");
+    expect(logLines.map((l) => l.msg)).not.toContain("reload failed; keeping the running configuration");
     expect(gateway.calls.stop).toBe(0);
 
     signals.emit("SIGTERM", "SIGTERM");
