@@ -59,7 +59,7 @@ async function route(net: Network, stanza: Element): Promise<void> {
     const type = stanza.attrs.type;
     if (type === "error" || type === "result") return;
     if (stanza.name === "presence" && type !== undefined && type !== "subscribe" && type !== "probe") return;
-    throw fail("forbidden", net.access.refusal);
+    throw fail("forbidden", net.access.isBanned(bare) ? "You are banned from this gateway" : net.access.refusal);
   }
   const from = { bare, full };
   const to = { local: toJid.local, resource: toJid.resource };
