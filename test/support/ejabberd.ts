@@ -187,10 +187,12 @@ function killGroup(pgid: number, signal: NodeJS.Signals): void {
 
 /**
  * A `sh` that kills the process group `pgid` when our stdin pipe closes, i.e.
- * when this process dies in any way, including SIGKILL (no "exit" hook).
+ * when this process dies in any way, including SIGKILL (no "exit" hook), and
+ * then removes the instance's dir (unless KEEP_EJABBERD_DIR).
  */
-function spawnWatchdog(pgid: number): ChildProcess {
-  const wd = spawn("sh", ["-c", 'read _ ; kill -KILL -- "-$0" 2>/dev/null', String(pgid)], {
+function spawnWatchdog(pgid: number, dir: string): ChildProcess {
+  const script = 'read _ ; kill -s KILL -- "-$0" 2>/dev/null; [ -n "$2" ] || rm -rf -- "$1"';
+  const wd = spawn("sh", ["-c", script, String(pgid), dir, process.env.KEEP_EJABBERD_DIR ? "keep" : ""], {
     stdio: ["pipe", "ignore", "ignore"],
   });
   wd.on("error", () => {});
@@ -350,11 +352,9 @@ export async function startEjabberd(options: EjabberdOptions): Promise<EjabberdH
         await waitExit(c, STOP_GRACE_MS);
       }
     }
-    // Helpers left behind (erl_child_setup, inet_gethost) go with the group.
-    if (pgid !== undefined) {
-      killGroup(pgid, "SIGKILL");
-      livePgids.delete(pgid);
-    }
+    // erl_child_setup and inet_gethost leave with beam.smp; the group is only
+    // killed on the forced path above, never once empty (its id could be reused).
+    if (pgid !== undefined) livePgids.delete(pgid);
     child = undefined;
   };
 
@@ -381,7 +381,7 @@ export async function startEjabberd(options: EjabberdOptions): Promise<EjabberdH
     }
     if (c.pid !== undefined) {
       livePgids.add(c.pid);
-      watchdog = spawnWatchdog(c.pid);
+      watchdog = spawnWatchdog(c.pid, dir);
     }
 
     // ejabberd_listener logs this once a listener socket is open.
