@@ -54,6 +54,10 @@ async function builtinAdapter(key: NetworkKey): Promise<AdapterFactory> {
       const { createIrcAdapter } = await import("../adapters/irc/index.ts");
       return createIrcAdapter;
     }
+    case "matrix": {
+      const { createMatrixAdapter } = await import("../adapters/matrix/index.ts");
+      return createMatrixAdapter;
+    }
     default:
       throw fail("unsupported", `The ${key} adapter is not available in this build`);
   }

@@ -103,6 +103,14 @@ export async function handleMessage(
     return;
   }
 
+  // XEP-0333: a displayed marker becomes a read receipt where the network has them.
+  const displayed = stanza.getChild("displayed", NS.markers);
+  if (displayed && body === null) {
+    const legacy = await net.store.idmap.legacyFor(scope, displayed.attrs.id ?? "");
+    if (legacy && session.markRead) await session.markRead(chat, legacy).catch(() => {}); // receipts are best effort
+    return;
+  }
+
   if (body === null) {
     const state = CHAT_STATES.find((s) => stanza.getChild(s, NS.chatStates));
     if (state && session.setTyping) await session.setTyping(chat, state).catch(() => {}); // typing is best effort
