@@ -132,6 +132,9 @@ describe("core gateway on a real Prosody", () => {
     net.emit("romeo@localhost", { type: "message", chat: { kind: "direct", contact: "nurse" }, from: { nick: "nurse", contact: "nurse" }, id: "n1", text: { blocks: [{ type: "line", children: [{ type: "text", text: "God ye good den" }] }] } });
     const incoming = await romeo.waitFor((s) => s.name === "message" && s.attrs.from === `nurse@${GW}` && s.getChildText("body") === "God ye good den");
     expect(incoming.attrs.type).toBe("chat");
+    // XEP-0333: the client marks it displayed; the network gets a read receipt for its own id.
+    await romeo.send(xml("message", { to: `nurse@${GW}`, type: "chat" }, xml("displayed", { xmlns: "urn:xmpp:chat-markers:0", id: incoming.attrs.id })));
+    expect((await net.waitForSent((r) => r.op === "read")).target).toBe("n1");
     net.emit("romeo@localhost", { type: "edit", chat: { kind: "direct", contact: "nurse" }, from: { nick: "nurse", contact: "nurse" }, id: "n1", text: { blocks: [{ type: "line", children: [{ type: "text", text: "God ye good e'en" }] }] } });
     const edit = await romeo.waitFor((s) => s.name === "message" && s.getChild("replace", "urn:xmpp:message-correct:0") !== undefined);
     expect(edit.getChild("replace", "urn:xmpp:message-correct:0")!.attrs.id).toBe(incoming.attrs.id);

@@ -14,7 +14,7 @@ import type { ChatRef, ChatState, LegacyEvent, OutgoingMessage, RoomSnapshot, Sh
 
 export interface SentRecord {
   user: string;
-  op: "send" | "correct" | "retract" | "react" | "typing" | "subject" | "nick" | "leave" | "presence";
+  op: "send" | "correct" | "retract" | "react" | "typing" | "subject" | "nick" | "leave" | "presence" | "read";
   chat?: ChatRef;
   message?: OutgoingMessage;
   target?: string;
@@ -134,6 +134,9 @@ export class TestNetwork {
       },
       async react(chat, target, emojis) {
         net.record({ user, op: "react", chat, target, value: emojis });
+      },
+      async markRead(chat, target) {
+        net.record({ user, op: "read", chat, target });
       },
       async setTyping(chat, state: ChatState) {
         net.record({ user, op: "typing", chat, value: state });
