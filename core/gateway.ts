@@ -195,6 +195,7 @@ function createNetwork(
     rooms: new RoomRegistry(() => net),
     startedAt: new Date(),
     peers: deps.peers,
+    interceptors: [],
     fetch: deps.fetch,
     ...(deps.media ? { media: deps.media } : {}),
     send(stanza: Element) {

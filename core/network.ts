@@ -37,6 +37,12 @@ export interface Network {
   readonly fetch: SafeFetch;
   /** Every network of this gateway (this one included): a ban applies to all of them. */
   peers(): Network[];
+  /**
+   * Handlers that see every inbound stanza before access control and routing
+   * (room bridging: stanzas from bridged MUCs to puppet JIDs). One that returns
+   * true has taken the stanza; the normal path never sees it.
+   */
+  readonly interceptors: ((stanza: Element) => boolean)[];
   /** Sends a stanza; a full offline buffer is logged (the stanza's recipient cannot be told: the link is down). */
   send(stanza: Element): void;
   jidOf(address: Address): string;
