@@ -67,6 +67,8 @@ export class TelegramSession implements AdapterSession {
   /** Rooms the user joined, with their Bot API chat. */
   private readonly joined = new Map<RoomId, ChatTarget>();
   private polling: Promise<void> | undefined;
+  /** An event of the update being handled was emitted after the core closed the session. */
+  private dropped = false;
 
   constructor(ctx: SessionContext, options: TelegramOptions, bot: BotIdentity) {
     this.ctx = ctx;
@@ -76,7 +78,16 @@ export class TelegramSession implements AdapterSession {
     this.api = new Api(bot.token, { apiRoot: this.apiRoot });
     this.queue = new SendQueue({ ...options.rateLimits, maxQueuePerChat: options.maxQueuePerChat, retryWindowMs: options.retryWindowMs });
     this.inbound = new Inbound({
-      ctx: { emit: (e) => ctx.emit(e), media: ctx.media, log: ctx.log, signal: this.abort.signal },
+      ctx: {
+        emit: (e) => {
+          // The core drops a closed session's events: remember it, so that update is not confirmed.
+          if (ctx.signal.aborted) this.dropped = true;
+          ctx.emit(e);
+        },
+        media: ctx.media,
+        log: ctx.log,
+        signal: this.abort.signal,
+      },
       api: this.api,
       fileUrl: (path) => `${this.apiRoot}/file/bot${bot.token}/${path}`,
       botId: bot.botId,
@@ -134,14 +145,16 @@ export class TelegramSession implements AdapterSession {
         this.ctx.emit({ type: "status", state: "online" });
       }
       for (const update of updates) {
+        if (signal.aborted) return;
+        this.dropped = false;
         try {
           await this.inbound.handle(update);
         } catch (err) {
           // One malformed update must not stall the bot; it is logged and passed.
           this.ctx.log.error({ err: err instanceof Error ? err.message : String(err), update: update.update_id }, "telegram update not handled");
         }
-        // Closed mid-update: its events were not delivered (the core drops a closed session's events), so do not confirm it.
-        if (signal.aborted) return;
+        // Closed mid-update and its events dropped: leave it unconfirmed, the next session gets it again.
+        if (this.dropped) return;
         offset = update.update_id + 1;
         await this.ctx.store.set("offset", offset);
       }

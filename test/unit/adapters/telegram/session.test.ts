@@ -164,9 +164,13 @@ describe("Telegram adapter: polling", () => {
     h1.abort.abort();
     await s1.close();
     fake.userSends(TOKEN, { from: ALICE, chat: ALICE, text: "two" });
+    const stored = store.data.get("offset");
+    const polls = fake.calls.length;
     const h2 = harness({ store });
     await open(h2);
     await h2.next("message", (e) => e.id === "2");
+    // The new session starts from the persisted offset (the update after the last one emitted).
+    expect(fake.calls.slice(polls).find((c) => c.method === "getUpdates")?.params.offset).toBe(stored);
     fake.userSends(TOKEN, { from: ALICE, chat: ALICE, text: "three" });
     await h2.next("message", (e) => e.id === "3");
     const ids = h2.events.flatMap((e) => (e.type === "message" ? [e.id] : []));
@@ -394,5 +398,20 @@ describe("Telegram adapter: groups", () => {
     fake.addBotToGroup(OTHER, GROUP, { status: "administrator", by: ALICE });
     await new Api(OTHER, { apiRoot: fake.url }).setChatTitle(GROUP, "Looking glass");
     expect(await h.next("topic")).toEqual({ type: "topic", room: "group1007001", text: "Looking glass", by: "Other" });
+  });
+
+  it("maps forum topics to their own rooms, both ways", async () => {
+    const FORUM = -1008002;
+    fake.addGroup({ id: FORUM, title: "Forum", type: "supergroup", is_forum: true, members: [{ userId: ALICE, status: "creator" }] });
+    fake.addBotToGroup(TOKEN, FORUM, { status: "administrator", by: ALICE });
+    const h = harness();
+    const s = await open(h);
+    const snap = await s.joinRoom!("group1008002~7", "romeo", {});
+    expect(snap.subject).toEqual({ text: "Forum" });
+    await expect(s.joinRoom!("group1007001~7", "romeo", {})).rejects.toMatchObject({ kind: "not-found" }); // not a forum (and the bot is not in it)
+    fake.userSends(TOKEN, { from: ALICE, chat: FORUM, text: "in topic", message_thread_id: 7 });
+    expect(await h.next("message", (e) => e.chat.kind === "room")).toMatchObject({ chat: { kind: "room", room: "group1008002~7" } });
+    await s.sendMessage({ kind: "room", room: "group1008002~7" }, { text: plain("answer") });
+    expect(fake.sent(TOKEN).at(-1)).toMatchObject({ chat_id: FORUM, message_thread_id: 7, text: "answer" });
   });
 });
