@@ -129,9 +129,12 @@ export function parseMamQuery(iq: Element): MamQuery {
           if (v !== undefined) result.beforeId = v;
           break;
         }
-        case "ids":
-          result.ids = values.map((v) => v.trim()).filter((v) => v !== "");
+        case "ids": {
+          // An empty ids field selects nothing in particular: no filter.
+          const list = values.map((v) => v.trim()).filter((v) => v !== "");
+          if (list.length > 0) result.ids = list;
           break;
+        }
         default:
           // XEP-0313 §4.1.5: an unrecognised field is feature-not-implemented.
           throw fail("unsupported", `This archive does not support the ${name || "unnamed"} field`);

@@ -85,6 +85,8 @@ describe("parseMamQuery", () => {
       ),
     );
     expect(q).toMatchObject({ afterId: "28482-98726-73623", beforeId: "09af3-cc343-b409f", ids: ["a", "b"], flipPage: true });
+    const empty = parseMamQuery(iq(`<query xmlns='urn:xmpp:mam:2'>${form("<field var='ids' type='list-multi'/>")}</query>`));
+    expect(empty.ids).toBeUndefined();
   });
 
   it("caps max at 250", () => {
