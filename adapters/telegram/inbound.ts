@@ -43,8 +43,6 @@ export class Inbound {
   private readonly seenContacts = new Set<number>();
   /** Forum topic of recent messages: message_reaction updates do not say it. */
   private readonly threads = new Map<string, number>();
-  /** Per-user reaction sets by message (XEP-0444 sends whole sets; Telegram does too, kept for reference). */
-  private readonly reactions = new Map<string, string[]>();
 
   constructor(deps: InboundDeps) {
     this.deps = deps;
@@ -164,13 +162,16 @@ export class Inbound {
     return false;
   }
 
+  /**
+   * `new_reaction` is already the user's whole current set on the message
+   * (https://core.telegram.org/bots/api#messagereactionupdated), which is
+   * exactly XEP-0444's semantics: no per-user state is needed to translate.
+   * Custom and paid reactions have no Unicode form and are left out.
+   */
   private onReaction(r: MessageReactionUpdated): void {
     const user = r.user;
     const group = this.isGroup(r.chat);
     const emojis = r.new_reaction.flatMap((t) => (t.type === "emoji" ? [t.emoji] : []));
-    const key = `${r.chat.id}:${r.message_id}:${user?.id ?? "anon"}`;
-    if (emojis.length === 0) this.reactions.delete(key);
-    else this.reactions.set(key, emojis);
     const thread = this.threads.get(`${r.chat.id}:${r.message_id}`);
     const chat: ChatRef = group ? { kind: "room", room: roomOf(r.chat.id, thread) } : { kind: "direct", contact: contactOf(r.chat.id) };
     if (group && user) this.seeMember(r.chat.id, user);

@@ -169,6 +169,10 @@ describe("Telegram adapter on a real Prosody", () => {
     await waitFor(() => fake.message(TOKEN, ALICE, 1)?.reactions.get(BOT_ID), { what: "the reaction" });
     expect(fake.message(TOKEN, ALICE, 1)?.reactions.get(BOT_ID)).toEqual([{ type: "emoji", emoji: "👍" }]);
 
+    await romeo.send(xml("message", { to: alice, type: "chat" }, xml("composing", { xmlns: "http://jabber.org/protocol/chatstates" })));
+    const typing = await fake.waitForCall((c) => c.method === "sendChatAction");
+    expect(typing.params).toMatchObject({ chat_id: ALICE, action: "typing" });
+
     await romeo.send(xml("message", { to: alice, type: "chat", id: "r4" }, xml("retract", { xmlns: NS.retract, id: "r1" })));
     await waitFor(() => (fake.message(TOKEN, ALICE, romeoReply.tgId)?.deleted ? true : undefined), { what: "the deletion" });
     expect(romeo.inbox.filter((s) => s.attrs.type === "error")).toEqual([]);
@@ -217,6 +221,11 @@ describe("Telegram adapter on a real Prosody", () => {
     expect(sent.entities).toEqual([{ type: "bold", offset: 4, length: 5 }]);
     const reflected = await romeo.waitFor((s) => s.name === "message" && s.attrs.id === "g1" && s.attrs.from === `${ROOM}/romeo`);
     expect(reflected.attrs.type).toBe("groupchat");
+
+    // XEP-0045 §8.1 subject change → setChatTitle (the bot is an admin here).
+    await romeo.send(xml("message", { to: ROOM, type: "groupchat", id: "subj" }, xml("subject", {}, "Looking-glass house")));
+    const title = await fake.waitForCall((c) => c.method === "setChatTitle");
+    expect(title.params).toMatchObject({ chat_id: GROUP, title: "Looking-glass house" });
 
     fake.userLeaves(GROUP, CARL);
     const gone = await romeo.waitFor((s) => s.name === "presence" && s.attrs.from === `${ROOM}/Carl` && s.attrs.type === "unavailable");
