@@ -12,8 +12,9 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # Prosody and InspIRCd for the core and IRC tests; ejabberd for the second XMPP server;
-# redis-server and postgresql for the scale-out store tests.
-PACKAGES=(prosody prosody-modules lua-unbound inspircd ejabberd redis-server postgresql)
+# redis-server and postgresql for the scale-out store tests; docker-compose (v1) to
+# validate docker-compose.yml without a container engine (test/integration/deploy.test.ts).
+PACKAGES=(prosody prosody-modules lua-unbound inspircd ejabberd redis-server postgresql docker-compose)
 LOG="$(mktemp -t estuary-setup.XXXXXX.log)"
 trap 'rm -f "$LOG"' EXIT
 
