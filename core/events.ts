@@ -14,6 +14,9 @@ import { randomId } from "./rooms.ts";
 import { NS } from "./stanzas/ns.ts";
 import { gatewayPresence } from "./xmpp/presence.ts";
 
+/** Last session state per network and user, to announce an outage once and its end once (one entry per user ever connected: bounded by limits.maxUsers). */
+const lastState = new Map<string, string>();
+
 export function scopeOf(user: string, network: string, chat: ChatRef): string {
   return `${user}\n${network}\n${chat.kind === "room" ? `r:${chat.room}` : `c:${chat.contact}`}`;
 }
@@ -117,10 +120,32 @@ export async function handleEvent(net: Network, user: string, event: LegacyEvent
         ),
       );
       return;
-    case "status":
+    case "status": {
+      const key = `${net.name}\n${user}`;
+      const previous = lastState.get(key);
+      lastState.set(key, event.state);
       net.send(gatewayPresence(net, user));
-      if (event.state === "offline") net.rooms.closeAll(user, event.text ?? "Disconnected from the network");
+      if (event.state === "offline") {
+        lastState.delete(key);
+        net.rooms.closeAll(user, event.text ?? "Disconnected from the network");
+        return;
+      }
+      // Tell every room the user is in, as Biboumi does: the outage is visible where the conversation is.
+      const note =
+        event.state === "degraded" && previous !== "degraded"
+          ? `Connection to ${net.adapter.displayName} lost; reconnecting… Messages you send meanwhile are delivered after the reconnect or bounced.`
+          : event.state === "online" && previous === "degraded"
+            ? `Reconnected to ${net.adapter.displayName}.`
+            : undefined;
+      if (note) {
+        for (const state of net.rooms.list(user)) {
+          for (const to of state.resources) {
+            net.send(xml("message", { type: "groupchat", from: state.jid, to, id: randomId() }, xml("body", {}, note)));
+          }
+        }
+      }
       return;
+    }
   }
 }
 
@@ -137,13 +162,16 @@ async function onMessage(net: Network, user: string, event: Extract<LegacyEvent,
   const attachments = event.attachments ?? [];
   if (attachments.length > 0 && body === "") body = attachments.map((a) => a.url).join("\n");
   metrics.messages.inc({ network: net.name, direction: "in" });
+  // XEP-0203 only for messages that are really late (backlog, replays): IRCv3 stamps every live
+  // line, and a delay on each would make clients mark live chat as old.
+  const delayed = event.at !== undefined && Date.now() - event.at.getTime() > 10_000;
   for (const r of routesOut) {
     const children: (Element | undefined)[] = [
       xml("body", {}, body),
       replyTo ? xml("reply", { xmlns: NS.reply, id: replyTo }) : undefined,
       ...attachments.map((a) => xml("x", { xmlns: NS.oob }, xml("url", {}, a.url), a.name ? xml("desc", {}, a.name) : undefined)),
       // XEP-0203: network-stamped times (IRCv3 server-time, backlog) keep their original moment.
-      event.at ? xml("delay", { xmlns: NS.delay, stamp: event.at.toISOString(), from: r.from.split("/")[0] }) : undefined,
+      delayed ? xml("delay", { xmlns: NS.delay, stamp: event.at!.toISOString(), from: r.from.split("/")[0] }) : undefined,
       r.type === "groupchat" ? xml("stanza-id", { xmlns: NS.sid, id, by: r.from.split("/")[0] }) : undefined,
       xml("markable", { xmlns: NS.markers }),
     ];

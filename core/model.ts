@@ -136,7 +136,8 @@ export type LegacyEvent =
       how: "leave" | "quit" | "kick" | "ban";
       by?: string;
     }
-  | { type: "nick"; room: RoomId; old: string; new: string }
+  /** `contact`: the person's id after the change, when it depends on the nick (IRC). */
+  | { type: "nick"; room: RoomId; old: string; new: string; contact?: ContactId }
   | { type: "occupant"; room: RoomId; occupant: Occupant }
   | { type: "topic"; room: RoomId; text: string; by?: string }
   /** The user was removed from the room by the network (kick, ban, channel closed). */

@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import { xml } from "@xmpp/component";
 import type { Element } from "@xmpp/xml";
 import { asEstuaryError, fail } from "./errors.ts";
-import type { Affiliation, LegacyEvent, Occupant, Role, RoomId, RoomSnapshot } from "./model.ts";
+import type { Affiliation, LegacyEvent, Occupant, Role, RoomId, RoomSnapshot, Show } from "./model.ts";
 import type { Network } from "./network.ts";
 import { errorElement } from "./stanzas/error.ts";
 import { occupantPresence } from "./stanzas/muc.ts";
@@ -49,12 +49,14 @@ export class RoomRegistry {
   }
 
   /** A resource asks to join `room` as `nick` (XEP-0045 §7.2). Errors are sent as presence errors. */
-  async join(user: string, full: string, room: RoomId, nick: string, password?: string): Promise<void> {
+  /** `presence`: the show/status the resource sent (a presence update when already joined: IRC AWAY). */
+  async join(user: string, full: string, room: RoomId, nick: string, password?: string, presence?: { show: Show; status?: string }): Promise<void> {
     const net = this.net();
     const existing = this.get(user, room);
     if (existing) {
       if (existing.resources.has(full)) {
         if (nick !== existing.nick) await this.changeNick(user, full, existing, nick);
+        else if (presence) await net.sessions.peek(user)?.setPresence?.(presence.show, presence.status).catch(() => {});
         return;
       }
       existing.resources.add(full);
@@ -227,7 +229,7 @@ export class RoomRegistry {
         const isSelf = event.old === state.nick;
         const o: Occupant | undefined = isSelf ? { nick: state.nick, ...state.self } : state.occupants.get(event.old);
         if (!o) return;
-        const renamed = { ...o, nick: event.new };
+        const renamed = { ...o, nick: event.new, ...(event.contact !== undefined ? { contact: event.contact } : {}) };
         const self = isSelf ? [110] : [];
         // XEP-0045 §7.6: unavailable with 303 and the new nick, then available under the new nick.
         each((full) =>

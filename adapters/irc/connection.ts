@@ -842,7 +842,7 @@ export class IrcConnection {
         ch.occupants.delete(ircLower(ev.nick));
         o.nick = ev.new_nick;
         ch.occupants.set(ircLower(ev.new_nick), o);
-        if (ch.synced) this.hooks.emit({ type: "nick", room: ch.room, old: ev.nick, new: ev.new_nick });
+        if (ch.synced) this.hooks.emit({ type: "nick", room: ch.room, old: ev.nick, new: ev.new_nick, contact: contactId(this.host, ev.new_nick) });
       }
     });
 

@@ -9,6 +9,7 @@ import { fail } from "../errors.ts";
 import type { Network } from "../network.ts";
 import { NS } from "../stanzas/ns.ts";
 import { executeCommand } from "./commands.ts";
+import { mucAdminSet } from "./muc-admin.ts";
 import { discoInfo, discoItems } from "./disco.ts";
 import { gatewayGet, gatewaySet, registerGet, registerSet } from "./register.ts";
 
@@ -55,6 +56,9 @@ export async function handleIq(net: Network, stanza: Element, from: { bare: stri
     case `set query ${NS.gateway}`:
       if (!atDomain) throw fail("service-unavailable", "Ask the gateway domain");
       result = gatewaySet(net, stanza);
+      break;
+    case `set query ${NS.mucAdmin}`:
+      await mucAdminSet(net, stanza, from, to.local);
       break;
     case `set command ${NS.commands}`:
       result = await executeCommand(net, stanza, from.bare);

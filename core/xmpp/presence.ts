@@ -7,6 +7,7 @@ import { xml } from "@xmpp/component";
 import type { Element } from "@xmpp/xml";
 import { asEstuaryError, fail } from "../errors.ts";
 import type { Network } from "../network.ts";
+import type { Show } from "../model.ts";
 import { NS } from "../stanzas/ns.ts";
 import { capsElement } from "./disco.ts";
 
@@ -47,7 +48,9 @@ export async function handlePresence(net: Network, stanza: Element, from: { bare
     if (!to.resource) throw fail("bad-request", "Add a nickname to join a room (room@domain/nick)");
     if (!net.adapter.capabilities.rooms) throw fail("unsupported", `${net.adapter.displayName} has no rooms`);
     const password = stanza.getChild("x", NS.muc)?.getChildText("password") ?? undefined;
-    await net.rooms.join(from.bare, from.full, address.room, to.resource, password);
+    const showText = stanza.getChildText("show");
+    const show: Show = showText === "away" || showText === "xa" || showText === "dnd" || showText === "chat" ? showText : "available";
+    await net.rooms.join(from.bare, from.full, address.room, to.resource, password, { show, status: stanza.getChildText("status") ?? undefined });
     return;
   }
   const contactJid = `${to.local}@${net.domain}`;

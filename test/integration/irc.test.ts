@@ -29,6 +29,7 @@ describe("XMPP ↔ IRC through Estuary", () => {
   let romeo: TestClient;
   let tybalt: TestClient;
   let juliet: IrcRemote;
+  let tybaltNick = "";
 
   beforeAll(async () => {
     [prosody, ircd] = await Promise.all([
@@ -47,7 +48,7 @@ describe("XMPP ↔ IRC through Estuary", () => {
         irc: {
           domain: GW,
           secret: "irc-secret",
-          options: { servers: { [SERVER]: { port: ircd.port } }, allowedServers: [SERVER], flood: { burst: 50, intervalMs: 0 }, lingerMs: 500 },
+          options: { servers: { [SERVER]: { port: ircd.port } }, allowedServers: [SERVER], flood: { burst: 50, intervalMs: 0 }, lingerMs: 500, reconnect: { initialMs: 2500 } },
         },
       },
     });
@@ -127,6 +128,12 @@ describe("XMPP ↔ IRC through Estuary", () => {
     const self = await tybalt.waitFor((s) => s.name === "presence" && codes(s).includes("110"), 15_000);
     expect(codes(self)).toContain("210");
     expect(self.attrs.from).not.toBe(`${ROOM}/juliet2`);
+    tybaltNick = self.attrs.from!.split("/")[1]!;
+  });
+
+  it("an in-room private message reaches the person behind the nick", async () => {
+    await romeo.send(xml("message", { to: `${ROOM}/juliet2`, type: "chat", id: "inroom" }, xml("body", {}, "A word, in private")));
+    await juliet.waitLine("in-room PM", (l) => / PRIVMSG juliet2 :A word, in private$/.test(l));
   });
 
   it("Juliet kicks Romeo: he sees a 307 with the reason", async () => {
@@ -138,5 +145,47 @@ describe("XMPP ↔ IRC through Estuary", () => {
     await romeo.send(xml("message", { to: ROOM, type: "groupchat", id: "late" }, xml("body", {}, "wait")));
     const refused = await romeo.waitFor((s) => s.attrs.id === "late");
     expect(refused.attrs.type).toBe("error");
+  });
+
+  it("an op on IRC moderates from XMPP: topic, away, and a kick through muc#admin", async () => {
+    expect(tybaltNick).not.toBe("");
+    juliet.send(`MODE #verona +o ${tybaltNick}`);
+    const opped = await tybalt.waitFor((st) => st.name === "presence" && st.attrs.from === `${ROOM}/${tybaltNick}` && item(st)?.attrs.role === "moderator");
+    expect(codes(opped)).toContain("110");
+
+    await tybalt.send(xml("message", { to: ROOM, type: "groupchat" }, xml("subject", {}, "A plague o' both your houses")));
+    await juliet.waitLine("TOPIC from XMPP", (l) => new RegExp(`^:${tybaltNick}!\\S+ TOPIC #verona :A plague o' both your houses$`, "i").test(l));
+
+    await tybalt.send(xml("presence", { to: `${ROOM}/${tybaltNick}` }, xml("show", {}, "away"), xml("status", {}, "fencing")));
+    await juliet.waitLine("AWAY", (l) => new RegExp(`^:${tybaltNick}!\\S+ AWAY :fencing$`, "i").test(l));
+
+    await tybalt.iq(
+      xml("iq", { type: "set", to: ROOM }, xml("query", { xmlns: "http://jabber.org/protocol/muc#admin" }, xml("item", { nick: "juliet2", role: "none" }, xml("reason", {}, "Thou art a villain")))),
+    );
+    await juliet.waitLine("kicked by Tybalt", (l) => new RegExp(`^:${tybaltNick}!\\S+ KICK #verona juliet2 :Thou art a villain$`, "i").test(l));
+    const gone = await tybalt.waitFor((st) => st.name === "presence" && st.attrs.from === `${ROOM}/juliet2` && st.attrs.type === "unavailable");
+    expect(codes(gone)).toContain("307");
+  });
+
+  it("survives an IRC server restart: the room hears of it, and a line typed meanwhile arrives once", async () => {
+    tybalt.inbox.length = 0;
+    await ircd.restart({
+      whileDown: async () => {
+        await tybalt.waitFor((st) => st.name === "message" && st.attrs.from === ROOM && /lost/.test(st.getChildText("body") ?? ""), 10_000);
+        await tybalt.send(xml("message", { to: ROOM, type: "groupchat", id: "during" }, xml("body", {}, "Is anyone there?")));
+      },
+    });
+    // The nurse is on IRC before the gateway reconnects (its first retry waits at least 1.25 s).
+    const nurse = await ircRemote(ircd, "nurse");
+    try {
+      await nurse.join("#verona");
+      await tybalt.waitFor((st) => st.name === "message" && st.attrs.from === ROOM && /Reconnected/.test(st.getChildText("body") ?? ""), 15_000);
+      await nurse.waitLine("the line typed during the outage", (l) => / PRIVMSG #verona :Is anyone there\?$/.test(l), 15_000);
+      const reflected = await tybalt.waitFor((st) => st.attrs.id === "during");
+      expect(reflected.attrs.type).toBe("groupchat");
+      expect(nurse.lines.filter((l) => / PRIVMSG #verona :Is anyone there\?$/.test(l.line))).toHaveLength(1);
+    } finally {
+      nurse.quit();
+    }
   });
 });
