@@ -50,7 +50,7 @@
  * `count` (RSM <count/>) is a COUNT(*) over the index range of the result set,
  * `index` (RSM <first index>) one more when the page starts mid-set. Counting
  * walks the range, so it is bounded: past COUNT_LIMITS matching messages both
- * are left out (XEP-0313 §4.3.1: optional, clients MUST NOT depend on them),
+ * are left out (XEP-0313 "Requesting pages": optional, clients MUST NOT depend on them),
  * which keeps every page of a 100 000-message room at index-range cost
  * instead of a full walk per page. `count: false` skips them entirely.
  *
@@ -164,7 +164,7 @@ export interface Archive {
   query(q: ArchiveQuery): Promise<ArchivePage>;
   /** XEP-0045 §7.2.14 join history, oldest first; retracted messages are left out. */
   history(q: HistoryQuery): Promise<ArchivedMessage[]>;
-  /** First and last message of a user's room archive (XEP-0313 §6 metadata). */
+  /** First and last message of a user's room archive (XEP-0313 "Archive metadata"). */
   metadata(user: string, room: string): Promise<ArchiveMetadata>;
   /** Deletes messages older than maxAgeMs and beyond the newest maxPerRoom of each (user, room); returns how many went. */
   enforceRetention(policy: RetentionPolicy): Promise<number>;
@@ -356,7 +356,7 @@ export class SqlArchive implements Archive {
       [user, room, archiveId],
     );
     const row = rows[0];
-    // XEP-0313 §4.1.3/§4.3.1: an id not in the archive is item-not-found.
+    // XEP-0313 "Limiting results by id" and "Requesting pages": an id not in the archive is item-not-found.
     if (row === undefined) throw fail("not-found", `No message ${archiveId} in this archive`);
     return { ts: Number(row.ts), seq: Number(row.seq) };
   }

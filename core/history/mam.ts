@@ -25,7 +25,7 @@ export const FORWARD_NS = "urn:xmpp:forward:0";
 export const CLIENT_NS = "jabber:client";
 const XDATA_VALIDATE = "http://jabber.org/protocol/xdata-validate";
 
-/** Disco#info features a room with an archive advertises (XEP-0313 §7; XEP-0359 §6). */
+/** Disco#info features a room with an archive advertises (XEP-0313 "Determining support"; XEP-0359). */
 export const MAM_FEATURES = [MAM_NS, MAM_EXTENDED, NS.sid] as const;
 
 export const MAM_DEFAULT_MAX = 50;
@@ -178,7 +178,7 @@ export function mamWithFilter(value: string, roomJid: string): { with: string } 
   return { withJid: value };
 }
 
-/** The archived message as a room delivers it: type groupchat, from the occupant JID, no `to` (XEP-0313 §5.1.2). */
+/** The archived message as a room delivers it: type groupchat, from the occupant JID, no `to` (XEP-0313 "MUC Archives" business rules). */
 function archivedStanza(m: ArchivedMessage, roomJid: string, to?: string, delayFrom?: string): Element {
   return xml(
     "message",
@@ -244,7 +244,7 @@ export function mamFormFields(): Element {
   );
 }
 
-/** Answer to `<iq type="get"><metadata xmlns="urn:xmpp:mam:2"/>` (XEP-0313 §6); empty when the archive is. */
+/** Answer to `<iq type="get"><metadata xmlns="urn:xmpp:mam:2"/>` (XEP-0313 "Archive metadata"); empty when the archive is. */
 export function mamMetadata(meta: ArchiveMetadata): Element {
   return xml(
     "metadata",

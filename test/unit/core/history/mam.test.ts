@@ -170,7 +170,7 @@ describe("mamResultMessage", () => {
           "</message></forwarded></result></message>",
       ).toString(),
     );
-    // XEP-0313 §5.1.2: the forwarded message has no `to`.
+    // XEP-0313 MUC archive rules: the forwarded message has no `to`.
     const inner = el.getChild("result")?.getChild("forwarded")?.getChild("message");
     expect(inner?.attrs.to).toBeUndefined();
   });
