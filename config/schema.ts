@@ -9,6 +9,7 @@
  */
 import { isIP } from "node:net";
 import { z } from "zod";
+import { bridgesSchema } from "../core/bridge/config.ts";
 
 /** Network keys the gateway knows; `test` is the in-process test adapter. */
 export const NETWORK_KEYS = ["irc", "telegram", "matrix", "test"] as const;
@@ -244,6 +245,8 @@ export const configSchema = z.strictObject({
   log,
   /** Optional listener for metrics, health and media; absent means no listener. */
   http: http.optional(),
+  /** Optional room bridges (core/bridge): one conversation across a MUC and network rooms. */
+  bridges: bridgesSchema.optional(),
 });
 
 export type Config = z.output<typeof configSchema>;
