@@ -257,7 +257,11 @@ describe("Matrix adapter on a real Prosody and a test homeserver", () => {
     gateway = await start();
     await romeo.send(xml("presence", { to: GW }));
     await romeo.send(xml("presence", { to: `${LOBBY}/romeo` }, xml("x", { xmlns: "http://jabber.org/protocol/muc" })));
-    await romeo.waitFor((s) => s.name === "presence" && s.attrs.from === `${LOBBY}/Romeo`, 10_000);
+    // The new gateway's self-presence (110), not a late 332 from the old one's shutdown.
+    await romeo.waitFor(
+      (s) => s.name === "presence" && s.attrs.from === `${LOBBY}/Romeo` && s.attrs.type === undefined && s.getChild("x", "http://jabber.org/protocol/muc#user")?.getChildByAttr("code", "110") !== undefined,
+      10_000,
+    );
     hs.asUser(bob).send(lobby, "after restart");
     await romeo.waitFor((s) => s.name === "message" && s.getChildText("body") === "after restart", 10_000);
     const bodies = romeo.inbox.filter((s) => s.name === "message").map((s) => s.getChildText("body"));
