@@ -23,6 +23,7 @@ import type { LegacyEvent } from "./model.ts";
 import { addressHelpers, type Network } from "./network.ts";
 import { RoomRegistry } from "./rooms.ts";
 import { KeyedSerial } from "./serial.ts";
+import { IqCaller } from "./iq-caller.ts";
 import { SessionManager } from "./sessions.ts";
 import { openStore, type Store } from "./store/index.ts";
 import { dispatch, replyWithError } from "./xmpp/dispatch.ts";
@@ -196,6 +197,7 @@ function createNetwork(
     startedAt: new Date(),
     peers: deps.peers,
     interceptors: [],
+    iq: new IqCaller((el) => net.send(el)),
     fetch: deps.fetch,
     ...(deps.media ? { media: deps.media } : {}),
     send(stanza: Element) {
@@ -212,9 +214,15 @@ function createNetwork(
     const to = (stanza.attrs.to ?? "").split("/")[0]!.toLowerCase();
     stanzaOrder.run(`${from}\n${to}`, () => dispatch(net, stanza)).catch((err: unknown) => replyWithError(net, stanza, err));
   });
+  let wasOffline = false;
   link.on("state", (state) => {
-    // After the XMPP server restarts, users' rooms are gone on its side: they re-join (XEP-0410 self-ping tells them).
-    if (state === "online") log.info("component online");
+    if (state === "offline") wasOffline = true;
+    if (state === "online" && wasOffline) {
+      wasOffline = false;
+      // The stream was down: the XMPP server may have restarted, and users' resources with it.
+      // Ping each joined resource; those gone are dropped so no ghost keeps a network membership.
+      void net.rooms.verifyResources();
+    }
   });
   return net;
 }
@@ -242,6 +250,7 @@ async function stopNetwork(net: Network): Promise<void> {
     net.send(xml("presence", { from: net.domain, to: user, type: "unavailable" }, xml("status", {}, "Gateway shutting down")));
   }
   await net.sessions.closeAll("Gateway shutting down");
+  net.iq.cancelAll();
   await net.adapter.shutdown?.();
   await net.link.stop();
 }

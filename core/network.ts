@@ -13,6 +13,7 @@ import type { Store } from "./store/index.ts";
 import type { SessionManager } from "./sessions.ts";
 import type { RoomRegistry } from "./rooms.ts";
 import type { Access } from "./access.ts";
+import type { IqCaller } from "./iq-caller.ts";
 
 export interface Limits {
   maxBodyBytes: number;
@@ -43,6 +44,8 @@ export interface Network {
    * true has taken the stanza; the normal path never sees it.
    */
   readonly interceptors: ((stanza: Element) => boolean)[];
+  /** IQs the gateway sends itself (XEP-0199 pings to users' resources). */
+  readonly iq: IqCaller;
   /** Sends a stanza; a full offline buffer is logged (the stanza's recipient cannot be told: the link is down). */
   send(stanza: Element): void;
   jidOf(address: Address): string;

@@ -158,6 +158,30 @@ export class RoomRegistry {
     }
   }
 
+  /**
+   * Pings every joined resource from its room (XEP-0199, as XEP-0410 does the
+   * other way); a resource that answers with an error or not at all has left.
+   * Run after the component stream came back: the XMPP server may have restarted.
+   */
+  async verifyResources(timeoutMs = 15_000): Promise<void> {
+    const net = this.net();
+    const checks: Promise<void>[] = [];
+    for (const [user, rooms] of this.byUser) {
+      for (const state of rooms.values()) {
+        for (const full of state.resources) {
+          const ping = xml("iq", { type: "get", id: randomId(), from: `${state.jid}/${state.nick}`, to: full }, xml("ping", { xmlns: "urn:xmpp:ping" }));
+          checks.push(
+            net.iq.request(ping, timeoutMs).then(
+              () => undefined,
+              () => this.leave(user, full, state.room, undefined, false),
+            ),
+          );
+        }
+      }
+    }
+    await Promise.all(checks);
+  }
+
   /** Drops every room of a user without telling the network (its session is closing). */
   forgetUser(user: string): void {
     this.byUser.delete(user);

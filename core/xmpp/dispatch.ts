@@ -42,6 +42,7 @@ export function replyWithError(net: Network, stanza: Element, err: unknown): voi
 
 async function route(net: Network, stanza: Element): Promise<void> {
   if (!STANZAS.has(stanza.name)) return;
+  if (net.iq.take(stanza)) return;
   for (const intercept of net.interceptors) if (intercept(stanza)) return;
   const fromJid = splitJid(stanza.attrs.from ?? "");
   const toJid = splitJid(stanza.attrs.to ?? "");

@@ -55,7 +55,7 @@ describe("core resilience on a real Prosody", () => {
       allow: ["romeo@localhost", "juliet@localhost"],
       storeUrl: `sqlite:${join(dir, "estuary.sqlite")}`,
       outboundBuffer: 5,
-      reconnect: { initialDelayMs: 1500, maxDelayMs: 3000 },
+      reconnect: { initialDelayMs: 3000, maxDelayMs: 6000 },
       logger: createLogger({ level: "trace", destination: logs }),
     });
 
@@ -162,8 +162,13 @@ describe("core resilience on a real Prosody", () => {
 
   it("buffers what it sends while Prosody restarts, flushes it in order, and refuses beyond the bound", async () => {
     const net0 = gateway.networks.get("test")!;
+    // Juliet sits in a room when the server goes down; her client does not come back.
+    const juliet = clients.find((c) => c.bare === "juliet@localhost")!;
+    await juliet.iq(xml("iq", { type: "set", to: GW }, registerForm("juliet", "pw")));
+    await juliet.send(xml("presence", { to: `#ghost@${GW}/juliet` }, xml("x", { xmlns: "http://jabber.org/protocol/muc" })));
+    await juliet.waitFor((s) => s.name === "presence" && s.attrs.from === `#ghost@${GW}/juliet`);
     await prosody.restart();
-    // The sink component comes back before the gateway's first retry (1.5 s or more).
+    // The sink component comes back before the gateway's first retry (1.5 s or more after the restart began).
     const sink = rawComponent({ service: `xmpp://127.0.0.1:${prosody.componentPort}`, domain: SINK, password: "sink-secret" });
     const inbox = new StanzaInbox(sink, "sink");
     await sink.start();
@@ -176,6 +181,9 @@ describe("core resilience on a real Prosody", () => {
         expect(got.attrs.id).toBe(`buf-${i}`);
       }
       expect(net0.link.state).toBe("online");
+      // Back online, the gateway pings joined resources: Juliet's is gone, so the room is left (no ghost).
+      const left = await net.waitForSent((r) => r.op === "leave" && r.user === "juliet@localhost", 20_000);
+      expect(left.chat).toEqual({ kind: "room", room: "#ghost" });
     } finally {
       await sink.stop();
     }
