@@ -7,6 +7,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { crc32, deflateSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { xml } from "@xmpp/client";
 import type { Element } from "@xmpp/xml";
@@ -35,6 +36,29 @@ const NS = {
   reply: "urn:xmpp:reply:0",
   nick: "http://jabber.org/protocol/nick",
 };
+
+/** A real PNG (signature, IHDR, IDAT, IEND with CRCs) of the given size. */
+function png(width: number, height: number): Buffer {
+  const chunk = (type: string, data: Buffer): Buffer => {
+    const body = Buffer.concat([Buffer.from(type, "latin1"), data]);
+    const out = Buffer.alloc(12 + data.length);
+    out.writeUInt32BE(data.length, 0);
+    body.copy(out, 4);
+    out.writeUInt32BE(crc32(body), 8 + data.length);
+    return out;
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr.set([8, 6, 0, 0, 0], 8);
+  const row = Buffer.concat([Buffer.from([0]), Buffer.alloc(width * 4, 0x7f)]);
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk("IHDR", ihdr),
+    chunk("IDAT", deflateSync(Buffer.concat(Array.from({ length: height }, () => row)))),
+    chunk("IEND", Buffer.alloc(0)),
+  ]);
+}
 
 function form(values: Record<string, string>): Element {
   return xml("x", { xmlns: NS_DATA, type: "submit" }, ...Object.entries(values).map(([k, v]) => xml("field", { var: k }, xml("value", {}, v))));
@@ -68,6 +92,8 @@ describe("Telegram adapter on a real Prosody", () => {
       },
       adapters: { telegram: createTelegramAdapter },
       storeUrl: `sqlite:${join(dir, "estuary.sqlite")}`,
+      // The HTTP listener serves Telegram media to XMPP clients.
+      http: { host: "127.0.0.1", port: 0, mediaDir: join(dir, "media") },
     });
 
   /** The user announces themselves to the gateway; resolves once the bot is polling (gateway presence online). */
@@ -198,6 +224,17 @@ describe("Telegram adapter on a real Prosody", () => {
     const el = reactions.getChild("reactions", NS.reactions)!;
     expect(el.attrs.id).toBe("r5");
     expect(el.getChildren("reaction").map((r) => r.getText())).toEqual(["❤", "🔥"]);
+  });
+
+  it("relays a Telegram photo as an XEP-0066 link the client can download, with the caption as text", async () => {
+    const bytes = png(3, 2);
+    fake.userSendsPhoto(TOKEN, { from: ALICE, chat: ALICE, bytes, caption: "a rabbit" });
+    const photo = await romeo.waitFor((s) => isMessage(s, alice, "a rabbit"));
+    const url = photo.getChild("x", "jabber:x:oob")?.getChildText("url");
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\//);
+    const res = await fetch(url!);
+    expect(res.status).toBe(200);
+    expect(Buffer.from(await res.arrayBuffer()).equals(bytes)).toBe(true);
   });
 
   it("joins a group as a MUC: occupants, subject, messages both ways", async () => {
