@@ -1,0 +1,132 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { Bridge } from "../../../../core/bridge/bridge.ts";
+import type { LegName } from "../../../../core/bridge/config.ts";
+import { bridgeMetrics } from "../../../../core/bridge/metrics.ts";
+import type { Delivery, Leg } from "../../../../core/bridge/types.ts";
+import { fail } from "../../../../core/errors.ts";
+import { plain, toPlain } from "../../../../core/format/model.ts";
+import { silentLogger } from "../../../../core/log.ts";
+import { openStore, type Store } from "../../../../core/store/index.ts";
+import { waitFor } from "../../../support/wait.ts";
+
+/** A leg that records deliveries and links the ids it "assigns", like the real legs do. */
+class FakeLeg implements Leg {
+  readonly name: LegName;
+  readonly got: Delivery[] = [];
+  behaviour: "ok" | "fail" | "hang" = "ok";
+  #n = 0;
+  bridge!: Bridge;
+  constructor(name: LegName) {
+    this.name = name;
+  }
+  async start() {}
+  async stop() {}
+  async deliver(d: Delivery): Promise<void> {
+    if (this.behaviour === "fail") throw fail("unavailable", `${this.name} is down`);
+    if (this.behaviour === "hang") return new Promise(() => {});
+    this.got.push(d);
+    if (d.type === "message") await this.bridge.ids(this.name).link(`${this.name}-${++this.#n}`, d.canon);
+  }
+  texts(): string[] {
+    return this.got.map((d) => (d.type === "notice" ? `notice:${toPlain(d.text)}` : "text" in d ? `${d.type}:${toPlain(d.text)}` : d.type));
+  }
+}
+
+describe("the bridge core", () => {
+  let store: Store;
+  let bridge: Bridge;
+  let xmpp: FakeLeg, irc: FakeLeg, matrix: FakeLeg;
+
+  beforeEach(async () => {
+    store = await openStore({ url: "memory:" });
+    bridge = new Bridge({ name: "t", store, log: silentLogger(), maxQueuedPerLeg: 5, deliveryTimeoutMs: 500 });
+    [xmpp, irc, matrix] = [new FakeLeg("xmpp"), new FakeLeg("irc"), new FakeLeg("matrix")];
+    for (const l of [xmpp, irc, matrix]) {
+      l.bridge = bridge;
+      bridge.add(l);
+    }
+  });
+  afterEach(async () => {
+    await bridge.stop();
+    await store.close();
+  });
+
+  const say = (leg: LegName, id: string, text: string, nick = "alice") =>
+    bridge.inbound(leg, { type: "message", ids: [id], from: { nick }, text: plain(text) });
+
+  it("relays a message once to every other leg, never back to its origin", async () => {
+    say("xmpp", "x1", "hello");
+    await waitFor(() => (irc.got.length === 1 && matrix.got.length === 1 ? true : undefined));
+    expect(xmpp.got).toEqual([]);
+    expect(irc.got[0]).toMatchObject({ type: "message", origin: "xmpp", from: { nick: "alice" } });
+    const a = irc.got[0] as Extract<Delivery, { type: "message" }>;
+    const b = matrix.got[0] as Extract<Delivery, { type: "message" }>;
+    expect(a.canon).toBe(b.canon);
+  });
+
+  it("drops a replayed event (same id), in memory and from the persistent id map", async () => {
+    say("irc", "dup", "once");
+    say("irc", "dup", "once");
+    await waitFor(() => (xmpp.got.length >= 1 ? true : undefined));
+    // A fresh bridge on the same store (a restart) still knows the id.
+    const again = new Bridge({ name: "t", store, log: silentLogger(), maxQueuedPerLeg: 5, deliveryTimeoutMs: 500 });
+    const probe = new FakeLeg("matrix");
+    probe.bridge = again;
+    again.add(probe);
+    again.add(new FakeLeg("irc"));
+    again.inbound("irc", { type: "message", ids: ["dup"], from: { nick: "bob" }, text: plain("once") });
+    again.inbound("irc", { type: "message", ids: ["fresh"], from: { nick: "bob" }, text: plain("new") });
+    say("irc", "next", "after");
+    await waitFor(() => (xmpp.got.length === 2 && probe.got.length === 1 ? true : undefined));
+    expect(xmpp.texts()).toEqual(["message:once", "message:after"]);
+    // In order per origin: had the replay gone through, it would have come before "new".
+    expect(probe.texts()).toEqual(["message:new"]);
+  });
+
+  it("an edit from a leg that received the message reaches the origin and the others, by canonical id", async () => {
+    say("xmpp", "x1", "helo");
+    await waitFor(() => (matrix.got.length === 1 ? true : undefined));
+    const canon = (matrix.got[0] as Extract<Delivery, { type: "message" }>).canon;
+    bridge.inbound("matrix", { type: "edit", id: "matrix-1", from: { nick: "alice" }, text: plain("hello") });
+    await waitFor(() => (xmpp.got.length === 1 && irc.got.length === 2 ? true : undefined));
+    expect(xmpp.got[0]).toMatchObject({ type: "edit", canon, origin: "matrix" });
+    expect(irc.got[1]).toMatchObject({ type: "edit", canon });
+    expect(matrix.got).toHaveLength(1);
+    // An edit of something the bridge never relayed goes nowhere.
+    bridge.inbound("matrix", { type: "edit", id: "unknown", from: { nick: "x" }, text: plain("?") });
+    say("matrix", "m-last", "sentinel");
+    await waitFor(() => (xmpp.got.length === 2 ? true : undefined));
+    expect(xmpp.texts()).toEqual(["edit:hello", "message:sentinel"]);
+  });
+
+  it("replies carry the canonical id and the original sender's name", async () => {
+    say("irc", "i1", "question", "bob");
+    await waitFor(() => (matrix.got.length === 1 ? true : undefined));
+    bridge.inbound("matrix", { type: "message", ids: ["m9"], from: { nick: "carol" }, text: plain("answer"), replyTo: "matrix-1" });
+    await waitFor(() => (irc.got.length === 1 ? true : undefined));
+    const canon = (matrix.got[0] as Extract<Delivery, { type: "message" }>).canon;
+    expect(irc.got[0]).toMatchObject({ type: "message", replyTo: { canon, nick: "bob" } });
+  });
+
+  it("a failing leg is reported to the origin once per window and does not hold up the others", async () => {
+    irc.behaviour = "fail";
+    const before = (await bridgeMetrics.undelivered.get()).values.find((v) => v.labels.from === "xmpp" && v.labels.to === "irc")?.value ?? 0;
+    say("xmpp", "x1", "one");
+    say("xmpp", "x2", "two");
+    await waitFor(() => (matrix.got.length === 2 && xmpp.got.length === 1 ? true : undefined));
+    expect(xmpp.texts()).toEqual(["notice:[bridge] A message could not be delivered to irc: irc is down"]);
+    await waitFor(async () => {
+      const after = (await bridgeMetrics.undelivered.get()).values.find((v) => v.labels.from === "xmpp" && v.labels.to === "irc")?.value ?? 0;
+      return after - before === 2 ? true : undefined;
+    });
+  });
+
+  it("a hanging leg times out per delivery; its bounded queue refuses the excess; the others flow", async () => {
+    irc.behaviour = "hang";
+    for (let i = 0; i < 8; i++) say("xmpp", `h${i}`, `m${i}`);
+    await waitFor(() => (matrix.got.length === 8 ? true : undefined));
+    // queue-full (5 waiting max) and timeouts are both reported: one notice so far.
+    await waitFor(() => (xmpp.got.some((d) => d.type === "notice") ? true : undefined), { timeout: 2000 });
+    expect(xmpp.got.filter((d) => d.type === "notice")).toHaveLength(1);
+  });
+});
