@@ -216,6 +216,17 @@ const limits = z
   })
   .prefault({});
 
+/** The message archive of gateway rooms (XEP-0313, join history); see core/history/archive.ts. */
+const history = z
+  .strictObject({
+    enabled: bool.default(true),
+    /** Messages older than this are deleted (0: kept until maxPerRoom). */
+    maxAgeDays: int(0).default(365),
+    /** Newest messages kept per user and room. */
+    maxPerRoom: int(1).default(100_000),
+  })
+  .prefault({});
+
 const log = z
   .strictObject({
     level: z.enum(LOG_LEVELS).default("info"),
@@ -242,6 +253,7 @@ export const configSchema = z.strictObject({
   networks,
   store,
   limits,
+  history,
   log,
   /** Optional listener for metrics, health and media; absent means no listener. */
   http: http.optional(),

@@ -53,6 +53,7 @@ export async function handleEvent(net: Network, user: string, event: LegacyEvent
       const id = randomId();
       if (event.newId) await net.store.idmap.link(scope, event.newId, [id]);
       const body = serializeStyling(event.text);
+      if (target && event.chat.kind === "room") await archiveCall(net, () => net.archive?.correct(user, net.jidOf({ kind: "room", room: (event.chat as { room: string }).room }), target, body));
       for (const r of routes(net, user, event.chat, event.from)) {
         net.send(
           xml(
@@ -71,6 +72,10 @@ export async function handleEvent(net: Network, user: string, event: LegacyEvent
       const scope = scopeOf(user, net.name, event.chat);
       const target = await net.store.idmap.xmppFor(scope, event.id);
       if (!target) return; // nothing the user's client could have shown
+      if (event.chat.kind === "room") {
+        const room = event.chat.room;
+        await archiveCall(net, () => net.archive?.retract(user, net.jidOf({ kind: "room", room }), target));
+      }
       for (const r of routes(net, user, event.chat, event.from)) {
         net.send(
           xml(
@@ -165,6 +170,22 @@ async function onMessage(net: Network, user: string, event: Extract<LegacyEvent,
   // XEP-0203 only for messages that are really late (backlog, replays): IRCv3 stamps every live
   // line, and a delay on each would make clients mark live chat as old.
   const delayed = event.at !== undefined && Date.now() - event.at.getTime() > 10_000;
+  if (event.chat.kind === "room") {
+    const roomJid = net.jidOf({ kind: "room", room: event.chat.room });
+    await archiveCall(net, () =>
+      net.archive?.append({
+        archiveId: id,
+        user,
+        network: net.name,
+        room: roomJid,
+        from: event.from.nick,
+        ...(event.from.contact !== undefined ? { fromJid: net.jidOf({ kind: "contact", contact: event.from.contact }) } : {}),
+        at: event.at ?? new Date(),
+        body,
+        ...(event.id !== undefined ? { legacyId: event.id } : {}),
+      }),
+    );
+  }
   for (const r of routesOut) {
     const children: (Element | undefined)[] = [
       xml("body", {}, body),
@@ -189,4 +210,13 @@ export function contactPresence(net: Network, user: string, contact: string, sho
     status ? xml("status", {}, status) : undefined,
     name ? xml("nick", { xmlns: NS.nick }, name) : undefined,
   );
+}
+
+/** The archive must never cost a live message: a failed write is logged and the message still goes out. */
+export async function archiveCall(net: Network, call: () => Promise<void> | undefined): Promise<void> {
+  try {
+    await call();
+  } catch (err) {
+    net.log.warn({ err }, "archive write failed");
+  }
 }

@@ -15,6 +15,7 @@ import { createMediaStore, type MediaStore } from "./http/media.ts";
 import { createSafeFetch } from "./http/safe-fetch.ts";
 import { startHttpServer } from "./http/server.ts";
 import { registry } from "./metrics.ts";
+import { defaultArchiveUrl, openArchive, type Archive } from "./history/archive.ts";
 import { ComponentLink } from "./component.ts";
 import { fail, asEstuaryError } from "./errors.ts";
 import { handleEvent } from "./events.ts";
@@ -55,6 +56,10 @@ async function builtinAdapter(key: NetworkKey): Promise<AdapterFactory> {
       const { createIrcAdapter } = await import("../adapters/irc/index.ts");
       return createIrcAdapter;
     }
+    case "telegram": {
+      const { createTelegramAdapter } = await import("../adapters/telegram/index.ts");
+      return createTelegramAdapter;
+    }
     case "matrix": {
       const { createMatrixAdapter } = await import("../adapters/matrix/index.ts");
       return createMatrixAdapter;
@@ -73,6 +78,18 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   }
   const store = await openStore({ url: config.store.url, encryptionKey: config.store.encryptionKey, log: log.child({ part: "store" }) });
   const banned = (await store.scoped("~gateway", "core").get<string[]>("banned")) ?? [];
+  const archive = config.history.enabled ? await openArchive({ url: defaultArchiveUrl(config.store.url) }) : undefined;
+  // Retention runs in the background (hourly, and once at start); a slow sweep never blocks start-up.
+  const retention = { maxAgeMs: config.history.maxAgeDays > 0 ? config.history.maxAgeDays * 86_400_000 : undefined, maxPerRoom: config.history.maxPerRoom };
+  const sweep = (): void => {
+    archive?.enforceRetention(retention).then(
+      (n) => n > 0 && log.info({ deleted: n }, "archive retention applied"),
+      (err: unknown) => log.warn({ err }, "archive retention failed"),
+    );
+  };
+  const retentionTimer = archive ? setInterval(sweep, 3_600_000) : undefined;
+  retentionTimer?.unref();
+  if (archive) setImmediate(sweep);
   const access = createAccess(config.access.allow, config.access.admins, banned);
   const maxMediaBytes = config.http?.maxMediaBytes ?? 50 * 1024 * 1024;
   // Attachments are fetched on users' behalf with SSRF protection (core/http/safe-fetch.ts).
@@ -104,7 +121,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   for (const [key, netConfig] of enabledNetworks(config)) {
     const factory = options.adapters?.[key] ?? (await builtinAdapter(key));
     const adapter = await factory(netConfig.options, { log: log.child({ network: key }) });
-    networks.set(key, createNetwork(key, netConfig, adapter, { config, store, access, log, fetch, media, peers: () => [...networks.values()] }));
+    networks.set(key, createNetwork(key, netConfig, adapter, { config, store, access, log, fetch, media, archive, peers: () => [...networks.values()] }));
   }
   if (config.http) {
     http = await startHttpServer({
@@ -141,6 +158,8 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
         await Promise.all([...networks.values()].map((net) => stopNetwork(net)));
         await http?.close();
         media?.close();
+        if (retentionTimer) clearInterval(retentionTimer);
+        await archive?.close();
         await store.close();
         log.info("Estuary stopped");
       })();
@@ -160,6 +179,7 @@ function createNetwork(
     log: Logger;
     fetch: SafeFetch;
     media: MediaStore | undefined;
+    archive: Archive | undefined;
     peers: () => Network[];
   },
 ): Network {
@@ -200,6 +220,7 @@ function createNetwork(
     iq: new IqCaller((el) => net.send(el)),
     fetch: deps.fetch,
     ...(deps.media ? { media: deps.media } : {}),
+    ...(deps.archive ? { archive: deps.archive } : {}),
     send(stanza: Element) {
       try {
         link.send(stanza);

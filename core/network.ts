@@ -14,6 +14,7 @@ import type { SessionManager } from "./sessions.ts";
 import type { RoomRegistry } from "./rooms.ts";
 import type { Access } from "./access.ts";
 import type { IqCaller } from "./iq-caller.ts";
+import type { Archive } from "./history/archive.ts";
 
 export interface Limits {
   maxBodyBytes: number;
@@ -44,6 +45,8 @@ export interface Network {
    * true has taken the stanza; the normal path never sees it.
    */
   readonly interceptors: ((stanza: Element) => boolean)[];
+  /** The room archive (XEP-0313, join history); absent when history is disabled. */
+  readonly archive?: Archive;
   /** IQs the gateway sends itself (XEP-0199 pings to users' resources). */
   readonly iq: IqCaller;
   /** Sends a stanza; a full offline buffer is logged (the stanza's recipient cannot be told: the link is down). */

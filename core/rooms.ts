@@ -12,6 +12,7 @@ import type { Affiliation, LegacyEvent, Occupant, Role, RoomId, RoomSnapshot, Sh
 import type { Network } from "./network.ts";
 import { errorElement } from "./stanzas/error.ts";
 import { occupantPresence } from "./stanzas/muc.ts";
+import { historyMessage, type MucHistoryRequest } from "./history/mam.ts";
 
 export interface RoomState {
   room: RoomId;
@@ -28,7 +29,7 @@ type RoomEvent = Extract<LegacyEvent, { room: RoomId }>;
 
 export class RoomRegistry {
   private readonly byUser = new Map<string, Map<RoomId, RoomState>>();
-  private readonly pending = new Map<string, { resources: Map<string, string>; promise: Promise<void> }>();
+  private readonly pending = new Map<string, { resources: Map<string, string>; history: Map<string, MucHistoryRequest>; promise: Promise<void> }>();
   private readonly net: () => Network;
 
   constructor(net: () => Network) {
@@ -50,7 +51,15 @@ export class RoomRegistry {
 
   /** A resource asks to join `room` as `nick` (XEP-0045 §7.2). Errors are sent as presence errors. */
   /** `presence`: the show/status the resource sent (a presence update when already joined: IRC AWAY). */
-  async join(user: string, full: string, room: RoomId, nick: string, password?: string, presence?: { show: Show; status?: string }): Promise<void> {
+  async join(
+    user: string,
+    full: string,
+    room: RoomId,
+    nick: string,
+    password?: string,
+    presence?: { show: Show; status?: string },
+    history: MucHistoryRequest = {},
+  ): Promise<void> {
     const net = this.net();
     const existing = this.get(user, room);
     if (existing) {
@@ -60,18 +69,20 @@ export class RoomRegistry {
         return;
       }
       existing.resources.add(full);
-      this.replay(existing, full, nick !== existing.nick ? [210] : []);
+      await this.replay(user, existing, full, nick !== existing.nick ? [210] : [], history);
       return;
     }
     const key = `${user}\n${room}`;
     const inflight = this.pending.get(key);
     if (inflight) {
       inflight.resources.set(full, nick);
+      inflight.history.set(full, history);
       return inflight.promise;
     }
     const resources = new Map([[full, nick]]);
-    const promise = this.doJoin(user, room, nick, password, resources).finally(() => this.pending.delete(key));
-    this.pending.set(key, { resources, promise });
+    const histories = new Map([[full, history]]);
+    const promise = this.doJoin(user, room, nick, password, resources, histories).finally(() => this.pending.delete(key));
+    this.pending.set(key, { resources, history: histories, promise });
     return promise;
   }
 
@@ -81,6 +92,7 @@ export class RoomRegistry {
     nick: string,
     password: string | undefined,
     resources: Map<string, string>,
+    histories: Map<string, MucHistoryRequest>,
   ): Promise<void> {
     const net = this.net();
     const roomJid = net.jidOf({ kind: "room", room });
@@ -116,17 +128,26 @@ export class RoomRegistry {
     };
     rooms.set(room, state);
     await net.store.rooms.add(user, net.name, room, state.nick).catch((err: unknown) => net.log.warn({ err }, "could not persist room"));
-    for (const [full, n] of resources) this.replay(state, full, n !== state.nick ? [210] : []);
+    for (const [full, n] of resources) await this.replay(user, state, full, n !== state.nick ? [210] : [], histories.get(full) ?? {});
   }
 
   /** Occupants first, then self-presence (110), then the subject: the order clients rely on (XEP-0045 §7.2.3–7.2.15). */
-  private replay(state: RoomState, full: string, extraStatuses: number[]): void {
+  private async replay(user: string, state: RoomState, full: string, extraStatuses: number[], history: MucHistoryRequest): Promise<void> {
     const net = this.net();
     for (const o of state.occupants.values()) {
       if (o.nick === state.nick) continue;
       net.send(this.presenceOf(state, o, full));
     }
     net.send(this.selfPresence(state, full, [100, 110, ...extraStatuses]));
+    // XEP-0045 §7.2.14: the history the client asked for, after the presences and before the subject.
+    if (net.archive) {
+      try {
+        const past = await net.archive.history({ user, room: state.jid, ...history });
+        for (const m of past) net.send(historyMessage(m, { to: full, roomJid: state.jid }));
+      } catch (err) {
+        net.log.warn({ err }, "join history unavailable");
+      }
+    }
     const subject = state.subject;
     net.send(
       xml(

@@ -9,6 +9,7 @@ import { fail } from "../errors.ts";
 import type { Network } from "../network.ts";
 import { NS } from "../stanzas/ns.ts";
 import { commandItems } from "./commands.ts";
+import { MAM_FEATURES } from "../history/mam.ts";
 
 export const CAPS_NODE = "https://estuary.example/caps";
 
@@ -25,7 +26,7 @@ function gatewayInfo(net: Network): Info {
   return { identities, features };
 }
 
-function roomInfo(name: string): Info {
+function roomInfo(name: string, archived: boolean): Info {
   return {
     identities: [{ category: "conference", type: "text", name }],
     // XEP-0045 §6.4 features: gateway rooms are public, open, non-anonymous (we show contact JIDs), temporary.
@@ -41,6 +42,7 @@ function roomInfo(name: string): Info {
       NS.styling,
       NS.occupantId,
       NS.ping,
+      ...(archived ? MAM_FEATURES : []),
     ],
   };
 }
@@ -57,7 +59,7 @@ function infoFor(net: Network, to: string): Info {
   if (at < 0) return gatewayInfo(net);
   const address = net.addressOf(to.slice(0, at));
   if (!address) throw fail("not-found", "No such room or contact on this gateway");
-  if (address.kind === "room") return roomInfo(address.room);
+  if (address.kind === "room") return roomInfo(address.room, net.archive !== undefined);
   if (address.kind === "service") return { identities: [{ category: "server", type: "im", name: address.service }], features: [NS.discoInfo, NS.commands] };
   return contactInfo();
 }

@@ -10,6 +10,8 @@ import type { Network } from "../network.ts";
 import { NS } from "../stanzas/ns.ts";
 import { executeCommand } from "./commands.ts";
 import { mucAdminSet } from "./muc-admin.ts";
+import { mamForm, mamMeta, mamQuery } from "./mam.ts";
+import { MAM_NS } from "../history/mam.ts";
 import { discoInfo, discoItems } from "./disco.ts";
 import { gatewayGet, gatewaySet, registerGet, registerSet } from "./register.ts";
 
@@ -56,6 +58,16 @@ export async function handleIq(net: Network, stanza: Element, from: { bare: stri
     case `set query ${NS.gateway}`:
       if (!atDomain) throw fail("service-unavailable", "Ask the gateway domain");
       result = gatewaySet(net, stanza);
+      break;
+    case `get query ${MAM_NS}`:
+      result = mamForm(net, to.local);
+      break;
+    case `set query ${MAM_NS}`:
+      // Results are sent one by one, then the IQ result with <fin/> (XEP-0313 §4.2).
+      await mamQuery(net, stanza, from, to.local);
+      return;
+    case `get metadata ${MAM_NS}`:
+      result = await mamMeta(net, from, to.local);
       break;
     case `set query ${NS.mucAdmin}`:
       await mucAdminSet(net, stanza, from, to.local);

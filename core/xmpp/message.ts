@@ -9,7 +9,7 @@ import { xml } from "@xmpp/component";
 import type { Element } from "@xmpp/xml";
 import type { AdapterSession } from "../adapter.ts";
 import { fail } from "../errors.ts";
-import { scopeOf } from "../events.ts";
+import { archiveCall, scopeOf } from "../events.ts";
 import { parseStyling } from "../format/xep0393.ts";
 import { metrics } from "../metrics.ts";
 import type { ChatRef, ChatState, OutgoingMessage } from "../model.ts";
@@ -89,6 +89,11 @@ export async function handleMessage(
     if (!session.retract) throw fail("unsupported", `${net.adapter.displayName} cannot retract messages`);
     await session.retract(chat, legacy);
     reflect(net, from, chat, stanza);
+    if (chat.kind === "room") {
+      const target = await net.store.idmap.xmppFor(scope, legacy);
+      const room = chat.room;
+      if (target) await archiveCall(net, () => net.archive?.retract(from.bare, net.jidOf({ kind: "room", room }), target));
+    }
     return;
   }
 
@@ -129,6 +134,7 @@ export async function handleMessage(
   const stanzaId = chat.kind === "room" ? randomId() : undefined;
   if (result.id) await net.store.idmap.link(scope, result.id, stanzaId ? [stanzaId, ...ids] : ids);
   reflect(net, from, chat, stanza, stanzaId);
+  if (chat.kind === "room" && stanzaId) await archiveOwn(net, from.bare, chat.room, stanza, stanzaId, body, result.id, replace, scope);
 }
 
 async function send(net: Network, session: AdapterSession, chat: ChatRef, scope: string, out: OutgoingMessage, replace: string | undefined) {
@@ -179,4 +185,46 @@ function reflect(net: Network, from: { bare: string; full: string }, chat: ChatR
     el.attrs.type = "groupchat";
     net.send(el);
   }
+}
+
+/**
+ * The user's own room message goes into their archive like everyone else's;
+ * a correction of a message the network could edit updates the original entry.
+ */
+async function archiveOwn(
+  net: Network,
+  user: string,
+  room: string,
+  stanza: Element,
+  stanzaId: string,
+  body: string,
+  legacyId: string | undefined,
+  replace: string | undefined,
+  scope: string,
+): Promise<void> {
+  if (!net.archive) return;
+  const roomJid = net.jidOf({ kind: "room", room });
+  const state = net.rooms.get(user, room);
+  if (replace !== undefined) {
+    const legacy = await net.store.idmap.legacyFor(scope, replace);
+    const target = legacy ? await net.store.idmap.xmppFor(scope, legacy) : undefined;
+    if (target && target !== stanzaId) {
+      await archiveCall(net, () => net.archive?.correct(user, roomJid, target, body));
+      return;
+    }
+  }
+  await archiveCall(net, () =>
+    net.archive?.append({
+      archiveId: stanzaId,
+      user,
+      network: net.name,
+      room: roomJid,
+      from: state?.nick ?? "",
+      fromJid: user,
+      at: new Date(),
+      body,
+      ...(stanza.attrs.id !== undefined ? { originId: stanza.attrs.id } : {}),
+      ...(legacyId !== undefined ? { legacyId } : {}),
+    }),
+  );
 }

@@ -10,6 +10,7 @@ import type { Network } from "../network.ts";
 import type { Show } from "../model.ts";
 import { NS } from "../stanzas/ns.ts";
 import { capsElement } from "./disco.ts";
+import { parseMucHistory } from "../history/mam.ts";
 
 /** The gateway's presence towards a user: reflects their session's state. */
 export function gatewayPresence(net: Network, user: string, to: string = user): Element {
@@ -50,7 +51,7 @@ export async function handlePresence(net: Network, stanza: Element, from: { bare
     const password = stanza.getChild("x", NS.muc)?.getChildText("password") ?? undefined;
     const showText = stanza.getChildText("show");
     const show: Show = showText === "away" || showText === "xa" || showText === "dnd" || showText === "chat" ? showText : "available";
-    await net.rooms.join(from.bare, from.full, address.room, to.resource, password, { show, status: stanza.getChildText("status") ?? undefined });
+    await net.rooms.join(from.bare, from.full, address.room, to.resource, password, { show, status: stanza.getChildText("status") ?? undefined }, parseMucHistory(stanza));
     return;
   }
   const contactJid = `${to.local}@${net.domain}`;

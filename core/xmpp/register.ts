@@ -46,6 +46,7 @@ export async function unregister(net: Network, user: string): Promise<void> {
   net.rooms.forgetUser(user);
   await net.sessions.close(user, "Unregistered");
   await net.store.purgeUser(user, net.name);
+  await net.archive?.purgeUser(user, net.name);
   // XEP-0077 §3.2 / XEP-0100 §4.3: the gateway cancels both subscriptions.
   net.send(xml("presence", { from: net.domain, to: user, type: "unsubscribe" }));
   net.send(xml("presence", { from: net.domain, to: user, type: "unsubscribed" }));

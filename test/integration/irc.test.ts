@@ -91,6 +91,15 @@ describe("XMPP ↔ IRC through Estuary", () => {
     expect(styled.getChild("stanza-id", "urn:xmpp:sid:0")).toBeDefined();
   });
 
+  it("archives the channel for Romeo: a MAM query returns both sides of the conversation", async () => {
+    const res = await romeo.iq(xml("iq", { type: "set", to: ROOM }, xml("query", { xmlns: "urn:xmpp:mam:2", queryid: "irc-q" }, xml("set", { xmlns: "http://jabber.org/protocol/rsm" }, xml("max", {}, "10")))));
+    expect(res.getChild("fin", "urn:xmpp:mam:2")?.attrs.complete).toBe("true");
+    const bodies = romeo.inbox
+      .filter((s) => s.getChild("result", "urn:xmpp:mam:2")?.attrs.queryid === "irc-q")
+      .map((s) => s.getChild("result", "urn:xmpp:mam:2")!.getChild("forwarded", "urn:xmpp:forward:0")!.getChild("message")!.getChildText("body"));
+    expect(bodies).toEqual(["But *soft*, what light", "/me sighs", "Ay _me_"]);
+  });
+
   it("private messages go both ways between nick%server and the XMPP user", async () => {
     juliet.send("PRIVMSG romeo :Wherefore art thou?");
     const pm = await romeo.waitFor((s) => s.name === "message" && s.attrs.from === `juliet%${SERVER}@${GW}`);

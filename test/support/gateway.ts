@@ -20,6 +20,7 @@ export interface TestGatewayOptions {
   /** Default true: resolve once every component stream is online. */
   waitOnline?: boolean;
   http?: Record<string, unknown>;
+  history?: Record<string, unknown>;
 }
 
 export async function startTestGateway(o: TestGatewayOptions): Promise<Gateway & { config: Config }> {
@@ -31,6 +32,7 @@ export async function startTestGateway(o: TestGatewayOptions): Promise<Gateway &
     limits: o.limits ?? {},
     log: { level: "silent" },
     ...(o.http ? { http: o.http } : {}),
+    ...(o.history ? { history: o.history } : {}),
   });
   const logger = o.logger ?? (process.env.ESTUARY_TEST_LOG ? createLogger({ level: process.env.ESTUARY_TEST_LOG }) : silentLogger());
   const gw = await startGateway(config, { logger, adapters: o.adapters });
