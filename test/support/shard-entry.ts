@@ -11,6 +11,10 @@
  * waits for, prefixed with `@@ ` so it never mixes with pino's lines:
  *   {"event":"state","domain":…,"state":"online"}   a component stream changed state
  *   {"event":"echo","user":…}                          a message to echo was answered
+ *
+ * ESTUARY_TEST_FORGET_SENT=1 keeps the test network's record of sent
+ * messages empty (it is for assertions in-process), so long runs such as
+ * bench/soak measure the gateway's memory, not the record's.
  */
 import type { Adapter } from "../../core/adapter.ts";
 import { main } from "../../core/cli.ts";
@@ -51,6 +55,7 @@ function echoAdapter(net: TestNetwork): Adapter {
 // Run only as the entry point: tests import REPORT_PREFIX from this module.
 if (import.meta.main) {
   const net = new TestNetwork();
+  if (process.env.ESTUARY_TEST_FORGET_SENT === "1") setInterval(() => net.log.splice(0), 1000).unref();
   const code = await main(process.argv.slice(2), {
     loadGateway: async () => ({
       async startGateway(config, options) {
