@@ -26,6 +26,8 @@ import { waitFor } from "../support/wait.ts";
 import type { Gateway } from "../../core/gateway.ts";
 import type { Config } from "../../config/schema.ts";
 import { createMatrixAdapter } from "../../adapters/matrix/index.ts";
+import { createTelegramAdapter } from "../../adapters/telegram/index.ts";
+import { FakeBotApi } from "../support/fake-bot-api.ts";
 import { bridgesSchema } from "../../core/bridge/config.ts";
 import { startBridges, type RunningBridges } from "../../core/bridge/index.ts";
 import { silentLogger } from "../../core/log.ts";
@@ -292,5 +294,76 @@ describe("a bridge over a MUC, an IRC channel and a Matrix room", () => {
     expect(xmppCopies("hey from matrix")).toHaveLength(1);
     // Bob reconnected after the IRC restart: anything from before it on his new connection would be a replay.
     expect(ircCopies("<Carol> hey from matrix")).toHaveLength(0);
+  });
+});
+
+describe("a bridge over a MUC and a Telegram group (fake Bot API)", () => {
+  const TOKEN = "5550002:AAbridge-token";
+  const DAVE = 3001;
+  const GROUP = -1009002;
+  let prosody: ProsodyHandle;
+  let fake: FakeBotApi;
+  let gateway: Gateway & { config: Config };
+  let bridges: RunningBridges;
+  let alice: TestClient;
+  const seen: Element[] = [];
+
+  beforeAll(async () => {
+    [prosody, fake] = await Promise.all([
+      startProsody({ muc: true, components: [{ domain: "telegram.localhost", secret: "tg-secret" }], users: [{ username: "alice", password: "pw" }] }),
+      FakeBotApi.start(),
+    ]);
+    fake.addBot({ token: TOKEN, username: "lobby_bot", first_name: "Lobby bridge", can_read_all_group_messages: true });
+    fake.addUser({ id: DAVE, first_name: "Dave" });
+    fake.addGroup({ id: GROUP, title: "Lobby", type: "supergroup", members: [{ userId: DAVE, status: "creator" }] });
+    fake.addBotToGroup(TOKEN, GROUP, { status: "member", by: DAVE });
+    alice = await connectClient(prosody, "alice", "pw");
+    alice.xmpp.on("stanza", (s: Element) => seen.push(s));
+    await alice.send(xml("presence", { to: `${ROOM}/alice` }, xml("x", { xmlns: MUC })));
+    await alice.waitFor((s) => s.name === "presence" && s.attrs.from === `${ROOM}/alice` && codes(s).includes("110"), 10_000);
+    gateway = await startTestGateway({
+      xmppPort: prosody.componentPort,
+      networks: {
+        telegram: {
+          domain: "telegram.localhost",
+          secret: "tg-secret",
+          options: { apiRoot: fake.url, pollTimeoutSec: 1, rateLimits: { perChatPerSec: 50, perGroupPerMin: 3000, perBotPerSec: 100 } },
+        },
+      },
+      adapters: { telegram: createTelegramAdapter },
+    });
+    const config: Config = { ...gateway.config, bridges: bridgesSchema.parse([{ name: "tg", xmpp: { room: ROOM }, telegram: { token: TOKEN, chat: GROUP } }]) };
+    bridges = await startBridges(gateway, config, { log: silentLogger() });
+    await alice.waitFor((s) => s.name === "presence" && s.attrs.from === `${ROOM}/relay` && s.attrs.type === undefined, 15_000);
+  }, 60_000);
+
+  afterAll(async () => {
+    await alice?.stop();
+    await bridges?.stop();
+    await gateway?.stop();
+    await Promise.all([prosody?.stop(), fake?.stop()]);
+  });
+
+  it("XMPP → Telegram with the name in bold (entities), Telegram → XMPP from Dave's puppet, edits cross, once each", async () => {
+    await alice.send(xml("message", { to: ROOM, type: "groupchat", id: "t-1" }, xml("body", {}, "hello telegram")));
+    const sent = await fake.waitForSent((r) => r.chat_id === GROUP && r.text === "alice: hello telegram", 10_000);
+    expect(sent.entities).toEqual([{ type: "bold", offset: 0, length: 5 }]);
+
+    const m = fake.userSends(TOKEN, { from: DAVE, chat: GROUP, text: "hi from telegram" });
+    const fromDave = await alice.waitFor((s) => s.name === "message" && s.attrs.from === `${ROOM}/Dave` && s.getChildText("body") === "hi from telegram", 10_000);
+    fake.userEdits(TOKEN, { from: DAVE, chat: GROUP, message_id: m.message_id, text: "hi from telegram!" });
+    const edit = await alice.waitFor((s) => s.name === "message" && s.attrs.from === `${ROOM}/Dave` && s.getChildText("body") === "hi from telegram!", 10_000);
+    expect(edit.getChild("replace", NS_REPLACE)?.attrs.id).toBe(fromDave.attrs.id);
+
+    await alice.send(xml("message", { to: ROOM, type: "groupchat", id: "t-2" }, xml("body", {}, "hello again"), xml("replace", { xmlns: NS_REPLACE, id: "t-1" })));
+    await waitFor(() => fake.edits(TOKEN).find((e) => e.text === "alice: hello again"), { timeout: 10_000, what: "the edit on Telegram" });
+    expect(fake.edits(TOKEN).find((e) => e.text === "alice: hello again")?.message_id).toBe(sent.message_id);
+
+    // Sentinel, then count: one copy each way, none echoed.
+    await alice.send(xml("message", { to: ROOM, type: "groupchat", id: "t-3" }, xml("body", {}, "end")));
+    await fake.waitForSent((r) => r.text === "alice: end", 10_000);
+    expect(fake.sent(TOKEN).filter((r) => r.text === "alice: hello telegram")).toHaveLength(1);
+    expect(fake.sent(TOKEN).some((r) => r.text?.includes("hi from telegram"))).toBe(false);
+    expect(seen.filter((s) => s.name === "message" && s.getChildText("body") === "hi from telegram")).toHaveLength(1);
   });
 });
