@@ -22,7 +22,6 @@ import { TestNetwork } from "../support/test-adapter.ts";
 import { ircRemote, type IrcRemote } from "../support/irc-remote.ts";
 import { waitFor } from "../support/wait.ts";
 import { toPlain } from "../../core/format/model.ts";
-import { scopeOf } from "../../core/events.ts";
 import type { Gateway } from "../../core/gateway.ts";
 
 const GW = "test.localhost";
@@ -95,7 +94,7 @@ describe("security: users, forms, store and limits (test adapter, real Prosody)"
       allow: ["romeo@localhost", "juliet@localhost", "boss@localhost", "paris@localhost", "flood@localhost", "calm@localhost", "big@localhost"],
       admins: ["boss@localhost"],
       storeUrl: `sqlite:${dbPath}`,
-      limits: { maxBodyBytes: 4096, maxQueuedPerChat: 10 },
+      limits: { maxBodyBytes: 4096, maxQueuedPerChat: 10, maxRoomsPerUser: 3 },
     });
     [romeo, juliet] = await Promise.all([login("romeo"), login("juliet")]);
     await romeo.iq(registerIq("romeo-net", PASSWORD));
@@ -254,12 +253,15 @@ describe("security: users, forms, store and limits (test adapter, real Prosody)"
     const start = await paris.iq(commandIq(`net@${GW}`, "configure", { action: "execute" }));
     await paris.iq(commandIq(`net@${GW}`, "configure", { sessionid: start.getChild("command")!.attrs.sessionid!, action: "complete" }, form({ nick: "paris", password: "srv" })));
 
-    const scope = scopeOf(user, "test", { kind: "room", room: "#verona" });
+    // The id map is checked from the outside: a reaction to p-1 works only while the gateway knows p-1.
+    const react = (id: string): Element =>
+      xml("message", { to: `#verona@${GW}`, type: "groupchat", id }, xml("reactions", { xmlns: "urn:xmpp:reactions:0", id: "p-1" }, xml("reaction", {}, "👍")));
+    await paris.send(react("p-react-1"));
+    await net.waitForSent((r) => r.user === user && r.op === "react");
     // Everything is there before (so the checks after can fail).
     expect(await gateway.store.registrations.get(user, "test")).toMatchObject({ username: "paris-net" });
     expect(await gateway.store.rooms.list(user, "test")).toEqual([{ room: "#verona", nick: "paris" }]);
     expect(await gateway.store.scoped(user, "test").get("server:net")).toBeDefined();
-    expect(await gateway.store.idmap.legacyFor(scope, "p-1")).toBeDefined();
 
     await paris.iq(xml("iq", { type: "set", to: GW }, xml("query", { xmlns: NS_REGISTER }, xml("remove"))));
 
@@ -267,10 +269,16 @@ describe("security: users, forms, store and limits (test adapter, real Prosody)"
     expect((await gateway.store.registrations.list("test")).map((r) => r.user)).not.toContain(user);
     expect(await gateway.store.rooms.list(user, "test")).toEqual([]);
     expect(await gateway.store.scoped(user, "test").get("server:net")).toBeUndefined();
-    expect(await gateway.store.idmap.legacyFor(scope, "p-1")).toBeUndefined();
     const g = gateway.networks.get("test")!;
     expect(g.rooms.list(user)).toEqual([]);
     expect(g.sessions.state(user)).toBeUndefined();
+    // Back as a new user in the same room: the old message id means nothing any more.
+    await paris.iq(registerIq("paris-net", "paris-pass"));
+    await paris.send(xml("presence", { to: `#verona@${GW}/paris` }, xml("x", { xmlns: NS_MUC })));
+    await paris.waitFor((s) => s.name === "presence" && s.attrs.from === `#verona@${GW}/paris` && s.attrs.type === undefined);
+    await paris.send(react("p-react-2"));
+    const forgotten = await paris.waitFor((s) => s.name === "message" && s.attrs.id === "p-react-2");
+    expect(errorCondition(forgotten)).toBe("item-not-found");
     // Other users are untouched.
     expect(await gateway.store.registrations.get("romeo@localhost", "test")).toMatchObject({ username: "romeo-net" });
   });
@@ -297,11 +305,14 @@ describe("security: users, forms, store and limits (test adapter, real Prosody)"
     // As fast as the socket takes them: no await between sends.
     const sending = Promise.all(ids.map((id) => flood.send(xml("message", { to: `target@${GW}`, type: "chat", id }, xml("body", {}, id)))));
 
+    // Deadline 5 s: unloaded this takes ~1 s, bounded by the flood stanzas already ahead of calm's on
+    // the single component stream (head-of-line; see SECURITY.md "resource abuse").
+    const DEADLINE = 5000;
     const t0 = Date.now();
-    await calm.iq(pingIq(GW), 2000);
+    await calm.iq(pingIq(GW), DEADLINE);
     await calm.send(xml("message", { to: `friend@${GW}`, type: "chat", id: "calm-1" }, xml("body", {}, "still heard")));
-    await net.waitForSent((r) => r.user === "calm@localhost" && r.op === "send" && toPlain(r.message!.text) === "still heard", 2000);
-    expect(Date.now() - t0).toBeLessThan(2000);
+    await net.waitForSent((r) => r.user === "calm@localhost" && r.op === "send" && toPlain(r.message!.text) === "still heard", DEADLINE);
+    expect(Date.now() - t0).toBeLessThan(DEADLINE);
     await sending;
 
     const errored = new Map<string, Element>();
@@ -318,6 +329,19 @@ describe("security: users, forms, store and limits (test adapter, real Prosody)"
       expect(errorCondition(e)).toBe("resource-constraint");
     }
     for (const id of ids) expect(sentIds.has(id) || errored.has(id), id).toBe(true);
+  });
+
+  it("limits.maxRoomsPerUser: a fourth room is refused with not-allowed, and the three joined stay", async () => {
+    for (const r of ["#r1", "#r2", "#r3"]) {
+      await juliet.send(xml("presence", { to: `${r}@${GW}/juliet` }, xml("x", { xmlns: NS_MUC })));
+      const ok = await juliet.waitFor((s) => s.name === "presence" && s.attrs.from === `${r}@${GW}/juliet`);
+      expect(ok.attrs.type, r).toBeUndefined();
+    }
+    await juliet.send(xml("presence", { to: `#r4@${GW}/juliet` }, xml("x", { xmlns: NS_MUC })));
+    const refused = await juliet.waitFor((s) => s.name === "presence" && s.attrs.from === `#r4@${GW}/juliet`);
+    expect(refused.attrs.type).toBe("error");
+    expect(errorCondition(refused)).toBe("not-allowed");
+    expect(gateway.networks.get("test")!.rooms.list("juliet@localhost").map((r) => r.room).sort()).toEqual(["#r1", "#r2", "#r3"]);
   });
 
   it("refuses an oversized body with policy-violation and a text; a stanza over Prosody's limit cuts only its sender", async () => {
@@ -447,6 +471,24 @@ describe("security: nothing from XMPP injects an IRC command (IRC adapter, Proso
     const nickNow = line.slice(1).split("!")[0]!;
     expect(watcher.lines.some((l) => /^:\S+ QUIT/i.test(l.line))).toBe(false);
     expect(commandsFrom(romeoNick).concat(commandsFrom(nickNow)).filter((c) => !["JOIN", "PRIVMSG", "TOPIC", "NICK"].includes(c))).toEqual([]);
+  });
+
+  it("a kick reason (muc#admin) with CR/LF stays on the KICK line", async () => {
+    const rose = `#rose%${SERVER}@${IRC_GW}`;
+    // romeo creates #rose, so he is its op on IRC; the watcher then joins it.
+    await romeo.send(xml("presence", { to: `${rose}/romeo` }, xml("x", { xmlns: NS_MUC })));
+    await romeo.waitFor((s) => s.name === "presence" && s.attrs.from === `${rose}/${romeoNick}` && s.attrs.type === undefined, 15_000);
+    await watcher.join("#rose");
+    await romeo.waitFor((s) => s.name === "presence" && s.attrs.from === `${rose}/watcher` && s.attrs.type === undefined, 10_000);
+    await romeo.xmpp.write(
+      `<iq type="set" to="${rose}" id="kick-1"><query xmlns="http://jabber.org/protocol/muc#admin">` +
+        `<item nick="watcher" role="none"><reason>go&#13;&#10;QUIT :pwned&#10;MODE #verona +b *!*@*</reason></item></query></iq>`,
+    );
+    const done = await romeo.waitFor((s) => s.name === "iq" && s.attrs.id === "kick-1");
+    expect(done.attrs.type).toBe("result");
+    const kick = await watcher.waitLine("the KICK", (l) => / KICK #rose watcher :/i.test(l));
+    expect(kick).toMatch(/ KICK #rose watcher :goQUIT :pwnedMODE #verona \+b \*!\*@\*$/);
+    expect(commandsFrom(romeoNick).filter((c) => !["JOIN", "PRIVMSG", "TOPIC", "NICK", "KICK"].includes(c))).toEqual([]);
   });
 
   it("server settings from the configure command (realname, commandsAfterConnect) cannot carry CR/LF into another line", async () => {
