@@ -110,6 +110,13 @@ export interface AdapterSession {
   kick?(room: RoomId, nick: string, reason?: string): Promise<void>;
   ban?(room: RoomId, nick: string, reason?: string): Promise<void>;
   listRooms?(): Promise<RoomInfo[]>;
+  /**
+   * The network's own recent history of a room (IRCv3 chathistory, Matrix
+   * /messages), oldest first, at most `limit` messages: the core archives
+   * those it has not seen so join history and MAM cover time the gateway
+   * was away. Each message must carry its network `id` and `at`.
+   */
+  history?(room: RoomId, options: { limit: number }): Promise<Extract<LegacyEvent, { type: "message" }>[]>;
 
   correct?(chat: ChatRef, id: MessageId, message: OutgoingMessage): Promise<SendResult>;
   retract?(chat: ChatRef, id: MessageId): Promise<void>;

@@ -10,16 +10,13 @@ import { serializeStyling } from "./format/xep0393.ts";
 import { metrics } from "./metrics.ts";
 import type { ChatRef, LegacyEvent, Sender, Show } from "./model.ts";
 import type { Network } from "./network.ts";
-import { randomId } from "./rooms.ts";
+import { randomId, scopeOf } from "./ids.ts";
 import { NS } from "./stanzas/ns.ts";
 import { gatewayPresence } from "./xmpp/presence.ts";
 
 /** Last session state per network and user, to announce an outage once and its end once (one entry per user ever connected: bounded by limits.maxUsers). */
 const lastState = new Map<string, string>();
 
-export function scopeOf(user: string, network: string, chat: ChatRef): string {
-  return `${user}\n${network}\n${chat.kind === "room" ? `r:${chat.room}` : `c:${chat.contact}`}`;
-}
 
 /** Where a chat event goes, and from which JID: each joined resource for rooms, the bare JID for 1:1. */
 function routes(net: Network, user: string, chat: ChatRef, from: Sender): { from: string; to: string; type: "groupchat" | "chat" }[] {

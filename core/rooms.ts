@@ -13,6 +13,8 @@ import type { Network } from "./network.ts";
 import { errorElement } from "./stanzas/error.ts";
 import { occupantPresence } from "./stanzas/muc.ts";
 import { historyMessage, type MucHistoryRequest } from "./history/mam.ts";
+import { serializeStyling } from "./format/xep0393.ts";
+import { randomId, scopeOf } from "./ids.ts";
 
 export interface RoomState {
   room: RoomId;
@@ -128,6 +130,7 @@ export class RoomRegistry {
     };
     rooms.set(room, state);
     await net.store.rooms.add(user, net.name, room, state.nick).catch((err: unknown) => net.log.warn({ err }, "could not persist room"));
+    await backfill(net, user, state);
     for (const [full, n] of resources) await this.replay(user, state, full, n !== state.nick ? [210] : [], histories.get(full) ?? {});
   }
 
@@ -361,6 +364,39 @@ function occupantIdOf(state: RoomState, o: Occupant): string {
   return createHash("sha256").update(`${state.jid}\n${o.contact ?? o.nick}`).digest("base64url").slice(0, 22);
 }
 
-export function randomId(): string {
-  return crypto.randomUUID();
+
+/** Most network messages archived per join from the network's own history (Matrix /messages). */
+const BACKFILL_LIMIT = 50;
+
+/**
+ * Fills the user's archive from the network's history (if it has one), so
+ * join history and MAM cover what was said while the gateway was away.
+ * Messages already seen (their network id is in the id map) are skipped.
+ */
+async function backfill(net: Network, user: string, state: RoomState): Promise<void> {
+  const session = net.sessions.peek(user);
+  if (!net.archive || !session?.history) return;
+  try {
+    const scope = scopeOf(user, net.name, { kind: "room", room: state.room });
+    for (const m of await session.history(state.room, { limit: BACKFILL_LIMIT })) {
+      if (!m.id || !m.at || (await net.store.idmap.xmppFor(scope, m.id))) continue;
+      const id = randomId();
+      await net.store.idmap.link(scope, m.id, [id]);
+      let body = serializeStyling(m.text);
+      if (m.action) body = `/me ${body}`;
+      await net.archive.append({
+        archiveId: id,
+        user,
+        network: net.name,
+        room: state.jid,
+        from: m.from.nick,
+        ...(m.from.contact !== undefined ? { fromJid: net.jidOf({ kind: "contact", contact: m.from.contact }) } : {}),
+        at: m.at,
+        body,
+        legacyId: m.id,
+      });
+    }
+  } catch (err) {
+    net.log.warn({ err }, "backfill from the network failed");
+  }
 }

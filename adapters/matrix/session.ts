@@ -624,6 +624,37 @@ export class MatrixSession implements AdapterSession {
     };
   }
 
+  /** Backfill (spec "GET /rooms/{roomId}/messages", dir=b): the newest `limit` plain messages, oldest first. */
+  async history(room: RoomId, options: { limit: number }): Promise<Extract<LegacyEvent, { type: "message" }>[]> {
+    const limit = Math.min(options.limit, this.opts.backfillLimit);
+    if (limit <= 0) return [];
+    const roomId = await this.matrixRoomOf(room);
+    const state = this.room(roomId);
+    const res = await this.retry(
+      () => api<{ chunk?: RoomEventJson[] }>(this.client, Method.Get, `/rooms/${enc(roomId)}/messages`, { query: { dir: "b", limit: String(limit) }, signal: this.signal }),
+      "Could not read the room's history",
+    );
+    const out: Extract<LegacyEvent, { type: "message" }>[] = [];
+    for (const ev of res.chunk ?? []) {
+      if (ev.type !== "m.room.message" || ev.origin_server_ts === undefined) continue;
+      const content = (ev.content ?? {}) as Content;
+      if (relatesTo(content)?.rel_type === "m.replace") continue;
+      const conv = incoming(content);
+      out.push({
+        type: "message",
+        chat: { kind: "room", room },
+        from: { nick: state.nickOf(ev.sender), contact: ev.sender },
+        id: ev.event_id,
+        text: conv.text,
+        at: new Date(ev.origin_server_ts),
+        ...(conv.action ? { action: true } : {}),
+        ...(conv.notice ? { notice: true } : {}),
+        ...(ev.sender === this.me ? { self: true } : {}),
+      });
+    }
+    return out.reverse();
+  }
+
   /**
    * The XMPP side left the MUC: stop relaying it. The Matrix membership is
    * kept (leaving an invite-only room could not be undone from XMPP).

@@ -12,7 +12,7 @@ import type { Network } from "../network.ts";
 import { NS } from "../stanzas/ns.ts";
 import { readForm, renderForm, resultForm } from "../stanzas/form.ts";
 import { register, unregister } from "./register.ts";
-import { randomId } from "../rooms.ts";
+import { randomId } from "../ids.ts";
 
 interface Command {
   node: string;

@@ -9,12 +9,13 @@ import { xml } from "@xmpp/component";
 import type { Element } from "@xmpp/xml";
 import type { AdapterSession } from "../adapter.ts";
 import { fail } from "../errors.ts";
-import { archiveCall, scopeOf } from "../events.ts";
+import { archiveCall } from "../events.ts";
+import { scopeOf } from "../ids.ts";
 import { parseStyling } from "../format/xep0393.ts";
 import { metrics } from "../metrics.ts";
 import type { ChatRef, ChatState, OutgoingMessage } from "../model.ts";
 import type { Network } from "../network.ts";
-import { randomId } from "../rooms.ts";
+import { randomId } from "../ids.ts";
 import { NS } from "../stanzas/ns.ts";
 import { cloneElement } from "../stanzas/clone.ts";
 
