@@ -11,6 +11,8 @@ import { metrics } from "./metrics.ts";
 import type { ChatRef, LegacyEvent, Sender, Show } from "./model.ts";
 import type { Network } from "./network.ts";
 import { randomId, scopeOf } from "./ids.ts";
+
+export { scopeOf } from "./ids.ts";
 import { NS } from "./stanzas/ns.ts";
 import { gatewayPresence } from "./xmpp/presence.ts";
 

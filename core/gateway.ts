@@ -142,7 +142,8 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   log.info({ networks: [...networks.keys()] }, "Estuary started");
 
   let stopping: Promise<void> | undefined;
-  return {
+  let bridges: { stop(): Promise<void> } | undefined;
+  const gateway: Gateway = {
     networks,
     store,
     ...(http ? { httpUrl: http.url } : {}),
@@ -155,6 +156,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     },
     stop() {
       stopping ??= (async () => {
+        await bridges?.stop();
         await Promise.all([...networks.values()].map((net) => stopNetwork(net)));
         await http?.close();
         media?.close();
@@ -166,6 +168,18 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       return stopping;
     },
   };
+  if (config.bridges && config.bridges.length > 0) {
+    // Bridges join rooms through the component streams: start them once every stream is up.
+    const { startBridges } = await import("./bridge/index.ts");
+    void (async () => {
+      for (const net of networks.values()) {
+        while (net.link.state !== "online" && !stopping) await net.link.online(60_000).catch(() => undefined);
+      }
+      if (stopping) return;
+      bridges = await startBridges(gateway, config, { log: log.child({ part: "bridges" }) });
+    })().catch((err: unknown) => log.error({ err }, "bridges failed to start"));
+  }
+  return gateway;
 }
 
 function createNetwork(
