@@ -348,12 +348,23 @@ function buildStore(backend: Backend, sealer: Sealer | undefined, idmapTtlMs: nu
 
   function scoped(user: string, network: string): ScopedStore {
     const index = keys.scopedIndex(user, network);
+    // Adapters keep per-server passwords, tokens and sync state here: every value is sealed
+    // like registration secrets, bound to its slot so it cannot be moved to another user.
+    const context = (name: string): string => `kv\n${user}\n${network}\n${name}`;
     return {
-      get: <T>(name: string) => guard(async () => kv.get<T>(keys.scoped(user, network, name))),
+      get: <T>(name: string) =>
+        guard(async () => {
+          const raw = await kv.get<unknown>(keys.scoped(user, network, name));
+          if (sealer && raw !== null && typeof raw === "object" && typeof (raw as { sealed?: unknown }).sealed === "string") {
+            return JSON.parse(sealer.open((raw as { sealed: string }).sealed, context(name))) as T;
+          }
+          return (raw ?? undefined) as T | undefined;
+        }),
       set: <T>(name: string, value: T, ttlMs?: number) =>
         guard(async () => {
           await addToIndex(index, name);
-          await kv.set(keys.scoped(user, network, name), value, ttlMs);
+          const stored = sealer ? { sealed: sealer.seal(JSON.stringify(value), context(name)) } : value;
+          await kv.set(keys.scoped(user, network, name), stored, ttlMs);
         }),
       delete: (name: string) =>
         guard(async () => {

@@ -256,6 +256,19 @@ describe("sqlite store on disk", () => {
     expect((await s.registrations.get("alice@x", "irc"))?.password).toBe(secret);
   });
 
+  it("seals adapters' scoped values too (per-server passwords), bound to their slot", async () => {
+    const path = join(dir, "state.db");
+    const s = await open(`sqlite:${path}`);
+    const secret = "Sc0ped-Server-Password";
+    await s.registrations.set("alice@x", "irc", { nick: "Visible-Nick-Value" }, []);
+    await s.scoped("alice@x", "irc").set("server:irc.example.net", { nick: "alice", password: secret });
+    const raw = () => [path, `${path}-wal`].filter(existsSync).map((f) => readFileSync(f).toString("latin1")).join("");
+    expect(raw()).toContain("Visible-Nick-Value");
+    expect(raw()).not.toContain(secret);
+    expect(await s.scoped("alice@x", "irc").get("server:irc.example.net")).toEqual({ nick: "alice", password: secret });
+    expect(await s.scoped("bob@x", "irc").get("server:irc.example.net")).toBeUndefined();
+  });
+
   it("derives the key from a passphrase with the store's salt, stably across restarts", async () => {
     const url = `sqlite:${join(dir, "state.db")}`;
     const a = await open(url, "a long passphrase");
