@@ -22,8 +22,8 @@
  * MiB/min over the whole run and over its second half (after warm-up).
  * Progress goes to stderr.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { availableParallelism, tmpdir } from "node:os";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { xml } from "@xmpp/client";
@@ -83,6 +83,25 @@ log:
 `;
 }
 
+/**
+ * Accounts written straight into the test Prosody's storage: `prosodyctl
+ * register` boots Prosody once per account (~0.5 s each, minutes for 1000).
+ * test/support/prosody.ts uses `storage = "internal"` with
+ * `authentication = "internal_plain"`, whose account record is the Lua table
+ * file `<data_path>/<host>/accounts/<user>.dat` (the shape `prosodyctl register`
+ * writes, and Prosody reads it at login). One account goes through prosodyctl
+ * first, as a check that this is still the format.
+ */
+async function createAccounts(prosody: ProsodyHandle): Promise<void> {
+  await prosody.addUser("u0", PASSWORD);
+  const dir = join(prosody.dir, "data", prosody.domain, "accounts");
+  const written = readFileSync(join(dir, "u0.dat"), "utf8");
+  const expected = `return {\n\t["password"] = ${JSON.stringify(PASSWORD)};\n};\n`;
+  if (written !== expected) throw new Error(`Prosody's account file format changed:\n${written}`);
+  mkdirSync(dir, { recursive: true });
+  for (let i = 1; i < USERS; i++) writeFileSync(join(dir, `u${i}.dat`), expected);
+}
+
 async function waitOnline(proc: Tracked, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!proc.output().includes(`${REPORT_PREFIX}{"event":"state","domain":"${GW}","state":"online"}`)) {
@@ -122,7 +141,7 @@ async function main(): Promise<void> {
   try {
     prosody = await startProsody({ components: [{ domain: GW, secret: SECRET }] });
     log(`creating ${USERS} accounts`);
-    await pool(Array.from({ length: USERS }, (_, i) => i), availableParallelism() * 4, (i) => prosody!.addUser(`u${i}`, PASSWORD));
+    await createAccounts(prosody);
 
     const configFile = join(dir, "estuary.yaml");
     writeFileSync(configFile, estuaryConfig(dir, prosody.componentPort));
