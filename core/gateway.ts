@@ -96,6 +96,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   const fetch = createSafeFetch({ maxBytes: maxMediaBytes });
   let media: MediaStore | undefined;
   let http: { url: string; close(): Promise<void> } | undefined;
+  const networks = new Map<string, Network>();
   if (config.http) {
     const h = config.http;
     // The listener starts first so that, on port 0, the media URLs name the port actually bound.
@@ -116,27 +117,10 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     media = store;
     log.info({ url: http.url }, "HTTP listener started");
   }
-  const networks = new Map<string, Network>();
-
   for (const [key, netConfig] of enabledNetworks(config)) {
     const factory = options.adapters?.[key] ?? (await builtinAdapter(key));
     const adapter = await factory(netConfig.options, { log: log.child({ network: key }) });
     networks.set(key, createNetwork(key, netConfig, adapter, { config, store, access, log, fetch, media, archive, peers: () => [...networks.values()] }));
-  }
-  if (config.http) {
-    http = await startHttpServer({
-      host: config.http.host,
-      port: config.http.port,
-      media,
-      registry,
-      // Unhealthy while any component stream is down: the XMPP side cannot reach us then.
-      health: () => {
-        const components = Object.fromEntries([...networks.values()].map((n) => [n.domain, n.link.state]));
-        return { ok: Object.values(components).every((s) => s === "online"), components };
-      },
-      log: log.child({ part: "http" }),
-    });
-    log.info({ url: http.url }, "HTTP listener started");
   }
   for (const net of networks.values()) net.link.start();
   log.info({ networks: [...networks.keys()] }, "Estuary started");

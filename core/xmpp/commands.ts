@@ -253,6 +253,7 @@ export function commandItems(net: Network, user: string, to: string): { jid: str
 /** Pending multi-step commands; bounded, oldest evicted. */
 const pending = new Map<string, { node: string; user: string; network: string; to: string }>();
 const MAX_PENDING = 1000;
+const MAX_PENDING_PER_USER = 10;
 
 export async function executeCommand(net: Network, stanza: Element, user: string): Promise<Element> {
   const cmdEl = stanza.getChild("command", NS.commands)!;
@@ -288,7 +289,10 @@ export async function executeCommand(net: Network, stanza: Element, user: string
   const step = await command.start(net, user);
   const sid = randomId();
   if ("form" in step) {
-    if (pending.size >= MAX_PENDING) pending.delete(pending.keys().next().value!);
+    // Bounded per user first, so one user opening forms cannot push out everyone else's.
+    const mine = [...pending].filter(([, p]) => p.user === user);
+    if (mine.length >= MAX_PENDING_PER_USER) pending.delete(mine[0]![0]);
+    else if (pending.size >= MAX_PENDING) pending.delete(pending.keys().next().value!);
     pending.set(sid, { node, user, network: net.name, to });
     return reply("executing", sid, xml("actions", { execute: "complete" }, xml("complete")), step.form);
   }

@@ -13,6 +13,7 @@ import { connectClient, type TestClient } from "../support/xmpp-client.ts";
 import { startTestGateway } from "../support/gateway.ts";
 import { TestNetwork } from "../support/test-adapter.ts";
 import { waitFor } from "../support/wait.ts";
+import { freePort } from "../support/ports.ts";
 import type { Gateway } from "../../core/gateway.ts";
 import { plain } from "../../core/format/model.ts";
 
@@ -24,15 +25,18 @@ describe("HTTP listener: health, metrics, media", () => {
   let dir: string;
   const net = new TestNetwork();
   let romeo: TestClient;
+  let httpPort = 0;
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "estuary-http-"));
+    httpPort = await freePort();
     prosody = await startProsody({ components: [{ domain: GW, secret: "s" }], users: [{ username: "romeo", password: "pw" }] });
     gateway = await startTestGateway({
       xmppPort: prosody.componentPort,
       networks: { test: { domain: GW, secret: "s" } },
       adapters: { test: () => net.adapter() },
-      http: { host: "127.0.0.1", port: 0, mediaDir: join(dir, "media") },
+      // A fixed port: the listener must be started exactly once (a second start would fail to bind).
+      http: { host: "127.0.0.1", port: httpPort, mediaDir: join(dir, "media") },
     });
     romeo = await connectClient(prosody, "romeo", "pw");
   });
@@ -45,6 +49,7 @@ describe("HTTP listener: health, metrics, media", () => {
   });
 
   it("reports healthy with every component online, and exposes metrics", async () => {
+    expect(gateway.httpUrl).toBe(`http://127.0.0.1:${httpPort}/`);
     const health = await fetch(`${gateway.httpUrl}health`);
     expect(health.status).toBe(200);
     expect(await health.json()).toMatchObject({ status: "ok" });
