@@ -100,6 +100,8 @@ export interface Pair {
   irc: IrcRemote;
   channel: string;
   gatewayPid: number;
+  /** Other processes whose CPU time is reported per phase (Prosody, InspIRCd). */
+  otherPids?: Record<string, number>;
 }
 
 export interface Throughput {
@@ -110,15 +112,28 @@ export interface Throughput {
   msgsPerSec: number;
   /** From first send to last arrival. */
   elapsedMs: number;
-  /** Gateway CPU time spent over the phase, per message received. */
+  /** Gateway CPU time (user+system, all threads) over the phase, per message received. */
   gatewayCpuMsPerMsg: number;
+  /** The same for the other processes on the path and for the bench itself: who is busy. */
+  cpuMsPerMsg: Record<string, number>;
 }
 
-function summarize(sent: number, arrivals: number[], t0: number, cpu0: number, pid: number): Throughput {
+/** CPU seconds so far of the gateway, the other processes and this bench process. */
+function cpuSnapshot(p: Pair): Record<string, number> {
+  const snap: Record<string, number> = { gateway: cpuSeconds(p.gatewayPid) };
+  for (const [name, pid] of Object.entries(p.otherPids ?? {})) snap[name] = cpuSeconds(pid);
+  const own = process.cpuUsage();
+  snap.bench = (own.user + own.system) / 1e6;
+  return snap;
+}
+
+function summarize(sent: number, arrivals: number[], t0: number, cpu0: Record<string, number>, p: Pair): Throughput {
   const n = arrivals.length;
   const first = arrivals[0] ?? Number.NaN;
   const last = arrivals[n - 1] ?? Number.NaN;
-  const cpu = cpuSeconds(pid) - cpu0;
+  const cpu1 = cpuSnapshot(p);
+  const perMsg = (k: string): number => round(n > 0 ? ((cpu1[k]! - cpu0[k]!) * 1000) / n : Number.NaN, 3);
+  const cpu = cpu1.gateway! - cpu0.gateway!;
   return {
     sent,
     received: n,
@@ -126,6 +141,7 @@ function summarize(sent: number, arrivals: number[], t0: number, cpu0: number, p
     msgsPerSec: round(n > 1 ? n / ((last - first) / 1000) : Number.NaN, 1),
     elapsedMs: round(last - t0, 1),
     gatewayCpuMsPerMsg: round(n > 0 ? (cpu * 1000) / n : Number.NaN, 3),
+    cpuMsPerMsg: Object.fromEntries(Object.keys(cpu1).map((k) => [k, perMsg(k)])),
   };
 }
 
@@ -162,7 +178,7 @@ export async function xmppToIrc(p: Pair, total: number, window: number, tag: str
       wake?.();
     }
   });
-  const cpu0 = cpuSeconds(p.gatewayPid);
+  const cpu0 = cpuSnapshot(p);
   const t0 = performance.now();
   try {
     for (let i = 0; i < total; i++) {
@@ -186,7 +202,7 @@ export async function xmppToIrc(p: Pair, total: number, window: number, tag: str
       await p.xmpp.send(xml("message", { to: p.room, type: "groupchat", id: `${tag}-${i}` }, xml("body", {}, `${tag} ${i}`)));
     }
     await settle(() => arrivals.length, total);
-    return summarize(total, arrivals, t0, cpu0, p.gatewayPid);
+    return summarize(total, arrivals, t0, cpu0, p);
   } finally {
     stopIrc();
     stopX();
@@ -200,12 +216,12 @@ export async function ircToXmpp(p: Pair, total: number, tag: string): Promise<Th
   const stopX = onRoomMessage(p.xmpp, p.room, (body, _from, at) => {
     if (body.startsWith(`${tag} `)) arrivals.push(at);
   });
-  const cpu0 = cpuSeconds(p.gatewayPid);
+  const cpu0 = cpuSnapshot(p);
   const t0 = performance.now();
   try {
     for (let i = 0; i < total; i++) p.irc.send(`PRIVMSG ${p.channel} :${tag} ${i}`);
     await settle(() => arrivals.length, total);
-    return summarize(total, arrivals, t0, cpu0, p.gatewayPid);
+    return summarize(total, arrivals, t0, cpu0, p);
   } finally {
     stopX();
     p.xmpp.inbox.length = 0;

@@ -22,6 +22,13 @@ interface Profile {
   startTime: number;
   endTime: number;
   samples?: number[];
+  timeDeltas?: number[];
+}
+
+/** A time window in CLOCK_MONOTONIC µs (V8's profile clock, and process.hrtime's). */
+export interface Window {
+  fromUs: number;
+  toUs: number;
 }
 
 const ROOT = resolve(import.meta.dirname, "../..");
@@ -39,15 +46,27 @@ export interface ProfileSummary {
   topFiles: { ms: number; pct: number; file: string }[];
 }
 
-export function summarizeProfile(file: string, top = 25): ProfileSummary {
+/**
+ * Self time per function and per file. Without `window`, over the whole
+ * profile (hitCount); with it, only the samples taken inside the window.
+ */
+export function summarizeProfile(file: string, top = 25, window?: Window): ProfileSummary {
   const p = JSON.parse(readFileSync(file, "utf8")) as Profile;
-  const totalHits = p.nodes.reduce((s, n) => s + (n.hitCount ?? 0), 0);
-  const totalMs = (p.endTime - p.startTime) / 1000;
+  const hitsById = new Map<number, number>();
+  if (window && p.samples && p.timeDeltas) {
+    let t = p.startTime;
+    for (let i = 0; i < p.samples.length; i++) {
+      t += p.timeDeltas[i] ?? 0;
+      if (t >= window.fromUs && t <= window.toUs) hitsById.set(p.samples[i]!, (hitsById.get(p.samples[i]!) ?? 0) + 1);
+    }
+  } else for (const n of p.nodes) hitsById.set(n.id, n.hitCount ?? 0);
+  const totalHits = [...hitsById.values()].reduce((a, b) => a + b, 0);
+  const totalMs = window ? (window.toUs - window.fromUs) / 1000 : (p.endTime - p.startTime) / 1000;
   const msPerHit = totalHits > 0 ? totalMs / totalHits : 0;
   const byFn = new Map<string, number>();
   const byFile = new Map<string, number>();
   for (const n of p.nodes) {
-    const hits = n.hitCount ?? 0;
+    const hits = hitsById.get(n.id) ?? 0;
     if (hits === 0) continue;
     const { functionName, url, lineNumber } = n.callFrame;
     const where = shortUrl(url);

@@ -7,6 +7,7 @@
  *        [--messages 2000] [--latency 200] [--window 100] [--room-size 10]
  *        [--only estuary|biboumi] [--profile] [--keep-profile DIR]
  */
+import { execFileSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { availableParallelism, cpus, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
@@ -21,7 +22,7 @@ import { BIBOUMI_BINARY, configureBiboumiServer, startBiboumi } from "./biboumi.
 import { adopt, rssKiB, type Tracked } from "./procs.ts";
 import { IRC_SERVER, ircToXmpp, joinRoom, latencyIrcToXmpp, latencyXmppToIrc, log, roomJid, xmppToIrc, type Pair } from "./drive.ts";
 import { pool, round, sleep, slope } from "./stats.ts";
-import { summarizeProfile, type ProfileSummary } from "./profile.ts";
+import { summarizeProfile, type ProfileSummary, type Window } from "./profile.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -60,8 +61,14 @@ const DOMAINS: Record<Kind, string> = { estuary: "irc.localhost", biboumi: "bibo
 const SECRETS: Record<Kind, string> = { estuary: "estuary-bench-secret", biboumi: "biboumi-bench-secret" };
 const kinds: Kind[] = args.only === "estuary" || args.only === "biboumi" ? [args.only] : ["estuary", "biboumi"];
 if (kinds.includes("biboumi") && !existsSync(BIBOUMI_BINARY)) {
-  process.stderr.write(`${BIBOUMI_BINARY} is missing: apt-get install -y biboumi (or pass --only estuary)\n`);
-  process.exit(2);
+  // The comparison needs Debian's biboumi package (not part of scripts/setup.sh: the bench is not a test).
+  process.stderr.write(`[bench] ${BIBOUMI_BINARY} is missing; installing the Debian package\n`);
+  try {
+    execFileSync("apt-get", ["install", "-y", "biboumi"], { stdio: ["ignore", 2, 2] });
+  } catch {
+    process.stderr.write(`could not install biboumi: run apt-get install -y biboumi as root (or pass --only estuary)\n`);
+    process.exit(2);
+  }
 }
 
 const mb = (kib: number): number => round(kib / 1024, 1);
@@ -102,6 +109,7 @@ async function joinUsers(
 }
 
 let ircPort = 0;
+let ircdPid = 0;
 
 /** Starts one instance of the gateway and waits until Prosody has accepted its component. */
 async function launch(kind: Kind, prosody: ProsodyHandle, ircd: InspircdHandle, profile: boolean): Promise<{ proc: Tracked; dir: string }> {
@@ -141,7 +149,11 @@ async function trafficPhase(kind: Kind, prosody: ProsodyHandle, ircd: InspircdHa
     await listener.join(channel);
     if (kind === "biboumi") await configureBiboumiServer(bench, domain, IRC_SERVER, ircd.port);
     const nick = await joinRoom(bench, room, `${kind[0]}bench`);
-    const pair: Pair = { xmpp: bench, nick, room, irc: listener, channel, gatewayPid: proc.pid };
+    const otherPids: Record<string, number> = {};
+    const prosodyPid = Number(readFileSync(join(prosody.dir, "prosody.pid"), "utf8").trim());
+    if (prosodyPid > 0) otherPids.prosody = prosodyPid;
+    if (ircdPid > 0) otherPids.inspircd = ircdPid;
+    const pair: Pair = { xmpp: bench, nick, room, irc: listener, channel, gatewayPid: proc.pid, otherPids };
 
     log(`${kind}: warm-up`);
     await xmppToIrc(pair, Math.min(200, MESSAGES), WINDOW, "wx");
@@ -149,18 +161,23 @@ async function trafficPhase(kind: Kind, prosody: ProsodyHandle, ircd: InspircdHa
     await latencyXmppToIrc(pair, 20, "wlx");
     await latencyIrcToXmpp(pair, 20, "wli");
 
+    const nowUs = (): number => Number(process.hrtime.bigint() / 1000n);
     log(`${kind}: ${MESSAGES} messages XMPP → IRC (window ${WINDOW})`);
+    const x2iWindow = { fromUs: nowUs(), toUs: 0 };
     const x2i = await xmppToIrc(pair, MESSAGES, WINDOW, "x2i");
+    x2iWindow.toUs = nowUs();
     log(`${kind}:   ${x2i.msgsPerSec} msg/s, lost ${x2i.lost}, gateway CPU ${x2i.gatewayCpuMsPerMsg} ms/msg`);
     log(`${kind}: ${MESSAGES} messages IRC → XMPP`);
+    const i2xWindow = { fromUs: nowUs(), toUs: 0 };
     const i2x = await ircToXmpp(pair, MESSAGES, "i2x");
+    i2xWindow.toUs = nowUs();
     log(`${kind}:   ${i2x.msgsPerSec} msg/s, lost ${i2x.lost}, gateway CPU ${i2x.gatewayCpuMsPerMsg} ms/msg`);
     log(`${kind}: latency, ${LATENCY} one at a time each way`);
     const latX2I = await latencyXmppToIrc(pair, LATENCY, "lx");
     const latI2X = await latencyIrcToXmpp(pair, LATENCY, "li");
     log(`${kind}:   XMPP→IRC p50 ${latX2I.p50Ms} p99 ${latX2I.p99Ms} ms; IRC→XMPP p50 ${latI2X.p50Ms} p99 ${latI2X.p99Ms} ms`);
     const rssAfterTraffic = rssKiB(proc.pid);
-    const summary = await finish(kind, proc, [], bench, listener, dir, profile);
+    const summary = await finish(kind, proc, [], bench, listener, dir, profile, { xmppToIrc: x2iWindow, ircToXmpp: i2xWindow });
     return {
       xmppToIrc: x2i,
       ircToXmpp: i2x,
@@ -252,18 +269,21 @@ async function finish(
   listener: IrcRemote | undefined,
   dir: string,
   profile: boolean,
-): Promise<ProfileSummary | undefined> {
+  windows: Record<string, Window> = {},
+): Promise<Record<string, ProfileSummary> | undefined> {
   log(`${kind}: stopping`);
   listener?.quit();
   await pool([...clients.filter(Boolean), ...(bench ? [bench] : [])], 100, (c) => c.stop());
   clients.length = 0;
   // SIGINT: Estuary stops cleanly, so node writes the --cpu-prof file.
   await proc.stop(kind === "estuary" ? "SIGINT" : "SIGTERM", 15_000);
-  let summary: ProfileSummary | undefined;
+  let summary: Record<string, ProfileSummary> | undefined;
   if (profile) {
     const file = readdirSync(dir).find((f) => f.endsWith(".cpuprofile"));
     if (file) {
-      summary = summarizeProfile(join(dir, file));
+      // Whole run, and each throughput phase on its own (V8 and hrtime share CLOCK_MONOTONIC).
+      summary = { whole: summarizeProfile(join(dir, file)) };
+      for (const [name, w] of Object.entries(windows)) summary[name] = summarizeProfile(join(dir, file), 25, w);
       if (args["keep-profile"]) {
         const dest = resolve(args["keep-profile"]);
         copyFileSync(join(dir, file), dest);
@@ -293,7 +313,7 @@ async function main(): Promise<void> {
       startInspircd(),
     ]);
     ircPort = ircd.port;
-    const ircdPid = Number(readFileSync(join(ircd.dir, "inspircd.pid"), "utf8").trim());
+    ircdPid = Number(readFileSync(join(ircd.dir, "inspircd.pid"), "utf8").trim());
     if (Number.isInteger(ircdPid) && ircdPid > 0) ircdGuard = adopt(ircdPid);
     const accounts = ["bench", ...Array.from({ length: Math.max(USERS, RSS_USERS) }, (_, i) => `u${i}`)];
     log(`creating ${accounts.length} accounts`);
