@@ -14,7 +14,7 @@ import type { Adapter, SafeFetch } from "./adapter.ts";
 import { createMediaStore, type MediaStore } from "./http/media.ts";
 import { createSafeFetch } from "./http/safe-fetch.ts";
 import { startHttpServer } from "./http/server.ts";
-import { registry } from "./metrics.ts";
+import { queueDepthSources, registry } from "./metrics.ts";
 import { defaultArchiveUrl, openArchive, type Archive } from "./history/archive.ts";
 import { ComponentLink } from "./component.ts";
 import { fail, asEstuaryError } from "./errors.ts";
@@ -233,6 +233,9 @@ function createNetwork(
     const to = (stanza.attrs.to ?? "").split("/")[0]!.toLowerCase();
     stanzaOrder.run(`${from}\n${to}`, () => dispatch(net, stanza)).catch((err: unknown) => replyWithError(net, stanza, err));
   });
+  queueDepthSources.set(`${key}:stanzas`, { network: key, queue: "stanzas", depth: () => stanzaOrder.waiting });
+  queueDepthSources.set(`${key}:events`, { network: key, queue: "events", depth: () => eventOrder.waiting });
+  queueDepthSources.set(`${key}:component`, { network: key, queue: "component-buffer", depth: () => link.buffered });
   let wasOffline = false;
   link.on("state", (state) => {
     if (state === "offline") wasOffline = true;

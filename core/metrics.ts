@@ -52,3 +52,24 @@ export const metrics = {
     registers: [registry],
   }),
 };
+
+/** Where queue depths are read from at scrape time (registered by the gateway per network and queue). */
+export const queueDepthSources = new Map<string, { network: string; queue: string; depth: () => number }>();
+
+export const queueDepth = new Gauge({
+  name: "estuary_queue_depth",
+  help: "Entries waiting in a bounded queue (per network and queue)",
+  labelNames: ["network", "queue"],
+  registers: [registry],
+  collect() {
+    this.reset();
+    for (const s of queueDepthSources.values()) this.set({ network: s.network, queue: s.queue }, s.depth());
+  },
+});
+
+export const rateLimitWaits = new Counter({
+  name: "estuary_rate_limit_waits_total",
+  help: "Times a network asked us to slow down (429 / M_LIMIT_EXCEEDED) and a send waited",
+  labelNames: ["network"],
+  registers: [registry],
+});

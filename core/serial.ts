@@ -33,4 +33,11 @@ export class KeyedSerial {
   get size(): number {
     return this.tails.size;
   }
+
+  /** Tasks queued or running, over all keys (a metric). */
+  get waiting(): number {
+    let n = 0;
+    for (const t of this.tails.values()) n += t.waiting;
+    return n;
+  }
 }

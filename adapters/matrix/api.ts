@@ -8,6 +8,7 @@
  * caller gets `rate-limited`; writes to one room run in order through a
  * bounded queue whose overflow is refused with `queue-full`.
  */
+import { rateLimitWaits } from "../../core/metrics.ts";
 import { ConnectionError, createClient, MatrixError, Method, type MatrixClient } from "matrix-js-sdk";
 import type { Logger as SdkLogger } from "matrix-js-sdk/lib/logger.js";
 import type { Logger } from "../../core/log.ts";
@@ -104,6 +105,7 @@ export async function withRetry<T>(call: () => Promise<T>, opts: { windowMs: num
       let wait: number;
       if (err instanceof MatrixError && (err.errcode === "M_LIMIT_EXCEEDED" || err.httpStatus === 429)) {
         wait = retryAfterMs(err);
+        rateLimitWaits.inc({ network: "matrix" });
         if (Date.now() - started + wait > opts.windowMs) {
           throw fail("rate-limited", `The Matrix server is rate-limiting; retry in ${Math.ceil(wait / 1000)} s`, {
             cause: err,

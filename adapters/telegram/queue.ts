@@ -13,6 +13,7 @@
  * `retryWindowMs` in total is refused with `rate-limited`, so the XMPP
  * sender gets an error instead of a lost message.
  */
+import { rateLimitWaits } from "../../core/metrics.ts";
 import Bottleneck from "bottleneck";
 import { GrammyError, HttpError } from "grammy";
 import { fail } from "../../core/errors.ts";
@@ -92,6 +93,7 @@ export class SendQueue {
         let waitMs: number;
         if (err instanceof GrammyError && err.error_code === 429) {
           waitMs = (err.parameters.retry_after ?? 1) * 1000;
+          rateLimitWaits.inc({ network: "telegram" });
           if (Date.now() + waitMs > deadline) {
             throw fail("rate-limited", `Telegram asks to wait ${err.parameters.retry_after ?? 1} s before sending more; message not sent`, {
               retryAfter: err.parameters.retry_after,

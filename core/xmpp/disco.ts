@@ -50,7 +50,7 @@ function roomInfo(name: string, archived: boolean): Info {
 function contactInfo(): Info {
   return {
     identities: [{ category: "client", type: "pc" }],
-    features: [NS.discoInfo, NS.chatStates, NS.styling, NS.receipts, NS.ping],
+    features: [NS.discoInfo, NS.chatStates, NS.styling, NS.ping, NS.vcard],
   };
 }
 

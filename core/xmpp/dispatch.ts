@@ -7,6 +7,7 @@
 import type { Element } from "@xmpp/xml";
 import { asEstuaryError, fail } from "../errors.ts";
 import { splitJid } from "../jid.ts";
+import { metrics } from "../metrics.ts";
 import type { Network } from "../network.ts";
 import { errorReply } from "../stanzas/error.ts";
 import { handleIq } from "./iq.ts";
@@ -27,6 +28,8 @@ export async function dispatch(net: Network, stanza: Element): Promise<void> {
 export function replyWithError(net: Network, stanza: Element, err: unknown): void {
   {
     const e = asEstuaryError(err);
+    // A message that could not be delivered is a delivery failure, whoever refused it.
+    if (stanza.name === "message" && stanza.getChild("body")) metrics.deliveryFailures.inc({ network: net.name, direction: "out", kind: e.kind });
     if (e.kind === "internal") net.log.error({ err, stanza: stanza.name }, "handler failed");
     else net.log.debug({ kind: e.kind, text: e.message }, "refused stanza");
     // Only a stanza with a parseable sender can be answered.

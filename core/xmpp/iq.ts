@@ -10,6 +10,7 @@ import type { Network } from "../network.ts";
 import { NS } from "../stanzas/ns.ts";
 import { executeCommand } from "./commands.ts";
 import { mucAdminSet } from "./muc-admin.ts";
+import { vcardGet } from "./vcard.ts";
 import { mamForm, mamMeta, mamQuery } from "./mam.ts";
 import { MAM_NS } from "../history/mam.ts";
 import { discoInfo, discoItems } from "./disco.ts";
@@ -68,6 +69,9 @@ export async function handleIq(net: Network, stanza: Element, from: { bare: stri
       return;
     case `get metadata ${MAM_NS}`:
       result = await mamMeta(net, from, to.local);
+      break;
+    case `get vCard ${NS.vcard}`:
+      result = await vcardGet(net, from.bare, to.local);
       break;
     case `set query ${NS.mucAdmin}`:
       await mucAdminSet(net, stanza, from, to.local);

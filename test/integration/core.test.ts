@@ -141,6 +141,11 @@ describe("core gateway on a real Prosody", () => {
     expect(edit.getChildText("body")).toBe("God ye good e'en");
   });
 
+  it("gives a contact's name in its vCard", async () => {
+    const res = await romeo.iq(xml("iq", { type: "get", to: `nurse@${GW}` }, xml("vCard", { xmlns: "vcard-temp" })));
+    expect(res.getChild("vCard", "vcard-temp")?.getChildText("FN")).toBe("The Nurse");
+  });
+
   it("bounces a message the network cannot deliver with an error to the sender", async () => {
     await romeo.send(xml("message", { to: `nobody@${GW}`, type: "chat", id: "lost" }, xml("body", {}, "anyone?")));
     const err = await romeo.waitFor((s) => s.name === "message" && s.attrs.id === "lost");

@@ -55,6 +55,15 @@ describe("HTTP listener: health, metrics, media", () => {
     expect(await health.json()).toMatchObject({ status: "ok" });
     const metrics = await (await fetch(`${gateway.httpUrl}metrics`)).text();
     expect(metrics).toMatch(/estuary_component_online\{domain="test\.localhost"\} 1/);
+    expect(metrics).toMatch(/estuary_queue_depth\{network="test",queue="component-buffer"\} 0/);
+    expect(metrics).toContain("estuary_rate_limit_waits_total");
+  });
+
+  it("counts a message it could not deliver as a delivery failure", async () => {
+    await romeo.send(xml("message", { to: `nobody@${GW}`, type: "chat", id: "undeliverable" }, xml("body", {}, "hello?")));
+    await romeo.waitFor((s) => s.attrs.id === "undeliverable" && s.attrs.type === "error");
+    const metrics = await (await fetch(`${gateway.httpUrl}metrics`)).text();
+    expect(metrics).toMatch(/estuary_delivery_failures_total\{network="test",direction="out",kind="registration-required"\} 1/);
   });
 
   it("hands network media to the XMPP user as a URL that serves the bytes", async () => {

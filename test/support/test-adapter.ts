@@ -166,6 +166,9 @@ export class TestNetwork {
         net.record({ user, op: "nick", chat: { kind: "room", room }, value: nick });
         return nick;
       },
+      async contactInfo(contact) {
+        return contact === "nurse" ? { name: "The Nurse" } : undefined;
+      },
       async setPresence(show: Show, status?: string) {
         net.record({ user, op: "presence", value: { show, status } });
       },
