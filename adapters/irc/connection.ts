@@ -133,6 +133,7 @@ export class IrcConnection {
   private readonly queue: QueuedLine[] = [];
   private scheduled = 0;
   private readonly limiter: Bottleneck;
+  private draining = false;
   private readonly stateWaiters = new Set<() => void>();
   private readonly echoes = new Map<string, string[]>();
   private reconnectAttempt = 0;
@@ -479,6 +480,20 @@ export class IrcConnection {
    */
   private pump(): void {
     if (this.state !== "online") return;
+    // Flood control lifted (a private server): write everything queued now, in order. A job per
+    // line through bottleneck would cost several timer turns each and cap the rate (bench/irc).
+    if (this.cfg.flood.intervalMs === 0) {
+      // On the next microtask, so lines queued in the same turn (rejoins after a reconnect,
+      // which are urgent) are ordered before what waited.
+      if (!this.draining) {
+        this.draining = true;
+        queueMicrotask(() => {
+          this.draining = false;
+          this.drain();
+        });
+      }
+      return;
+    }
     while (this.scheduled < this.queue.length) {
       this.scheduled++;
       this.limiter
@@ -488,6 +503,18 @@ export class IrcConnection {
           this.scheduled--;
           this.pump();
         });
+    }
+  }
+
+  private drain(): void {
+    const client = this.client;
+    if (!client?.connection.connected) return;
+    while (this.queue.length > 0) {
+      const urgent = this.queue.findIndex((q) => q.urgent);
+      const [q] = this.queue.splice(urgent >= 0 ? urgent : 0, 1);
+      if (!q) return;
+      clearTimeout(q.timer);
+      client.connection.write(q.line, () => q.resolve());
     }
   }
 
