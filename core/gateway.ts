@@ -152,15 +152,19 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       return stopping;
     },
   };
-  if (config.bridges && config.bridges.length > 0) {
-    // Bridges join rooms through the component streams: start them once every stream is up.
-    const { startBridges } = await import("./bridge/index.ts");
+  {
+    // Bridges: the config file's and those admins create at run time (core/bridge). The admin
+    // commands exist at once; bridges join rooms through the component streams, so they start
+    // once every stream is up.
+    const { openBridges } = await import("./bridge/index.ts");
+    const service = openBridges(gateway, config, { log: log.child({ part: "bridges" }) });
+    bridges = service;
     void (async () => {
       for (const net of networks.values()) {
         while (net.link.state !== "online" && !stopping) await net.link.online(60_000).catch(() => undefined);
       }
       if (stopping) return;
-      bridges = await startBridges(gateway, config, { log: log.child({ part: "bridges" }) });
+      await service.start();
     })().catch((err: unknown) => log.error({ err }, "bridges failed to start"));
   }
   return gateway;

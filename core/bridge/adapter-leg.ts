@@ -105,6 +105,11 @@ export class AdapterLeg implements Leg {
     }
   }
 
+  status(): string {
+    if (this.#abort.signal.aborted) return "stopped";
+    return this.#joined ? `joined ${this.#o.room} as ${this.#selfNick ?? this.#o.nick}` : `joining ${this.#o.room}`;
+  }
+
   async stop(): Promise<void> {
     this.#abort.abort();
     await this.#session?.close("Bridge stopped");

@@ -71,9 +71,16 @@
  * logged, counted (`estuary_bridge_undelivered_total{from,to,kind}`) and
  * reported as a notice to the origin leg (at most one per 30 s per pair).
  *
+ * ## At run time (manager.ts, admin.ts)
+ * Admins (access.admins) manage bridges with XEP-0050 commands on the domain
+ * of every network of the gateway: `admin/bridges` (list, per-leg state),
+ * `admin/bridge-create` (a form validated by the config file's schema),
+ * `admin/bridge-pause`, `admin/bridge-resume`, `admin/bridge-remove`. Changes
+ * apply at once. Run-time bridges are kept in `store.scoped("~gateway",
+ * "bridges")` (sealed at rest) and start again with the gateway; config-file
+ * bridges can be paused (kept across restarts) but only removed from the file.
+ *
  * ## Not done
- * Admin XEP-0050 commands (create/list/pause/remove at run time) are not
- * implemented; bridges come from the config file (restart to change).
  * Attachments travel as URLs. A puppet message the MUC refuses after it was
  * sent (error bounce) is logged and the puppet rejoins, but that message is
  * not re-sent. Reactions from several people of one leg share the relay
@@ -88,42 +95,60 @@ import { AdapterLeg } from "./adapter-leg.ts";
 import { Bridge } from "./bridge.ts";
 import { legsOf, type BridgeConfig, type LegName } from "./config.ts";
 import { XmppLeg } from "./xmpp-leg.ts";
+import { registerAdminCommands } from "../xmpp/commands.ts";
+import { commandProvider } from "./admin.ts";
+import { BridgeManager } from "./manager.ts";
 
 export { bridgeSchema, bridgesSchema, type BridgeConfig } from "./config.ts";
 export { Bridge } from "./bridge.ts";
+export { BridgeManager, type BridgeInfo } from "./manager.ts";
 
 export interface RunningBridges {
-  bridges: Bridge[];
+  /** The bridges running now. */
+  readonly bridges: Bridge[];
+  readonly manager: BridgeManager;
   stop(): Promise<void>;
 }
 
 /**
- * Starts every configured, unpaused bridge. Call after `startGateway`; stop
- * the bridges before the gateway. A leg whose network is down keeps retrying
- * in the background; a bridge whose config names a network the gateway does
- * not run is refused (throws).
+ * Starts every configured, unpaused bridge (the config file's only: no admin
+ * commands, nothing persisted is loaded). Call after `startGateway`; stop the
+ * bridges before the gateway. A leg whose network is down keeps retrying in
+ * the background; a bridge whose config names a network the gateway does not
+ * run is refused (throws, and nothing is left running).
  */
 export async function startBridges(gateway: Gateway, config: Config, deps: { log: Logger }): Promise<RunningBridges> {
-  const started: Bridge[] = [];
-  const stop = async (): Promise<void> => {
-    await Promise.all(started.splice(0).map((b) => b.stop()));
-  };
-  try {
-    for (const bc of config.bridges ?? []) {
-      if (bc.paused) {
-        deps.log.info({ bridge: bc.name }, "bridge paused");
-        continue;
-      }
-      const bridge = await buildBridge(gateway, bc, deps.log.child({ bridge: bc.name }));
-      started.push(bridge);
-      await bridge.start();
-      deps.log.info({ bridge: bc.name, legs: [...bridge.legs.keys()] }, "bridge started");
-    }
-  } catch (err) {
-    await stop();
-    throw err;
+  const manager = new BridgeManager(gateway, config.bridges ?? [], { log: deps.log, build: buildBridge });
+  await manager.start({ persisted: false });
+  const failed = manager.failures()[0];
+  if (failed) {
+    await manager.stop();
+    throw fail("not-acceptable", failed.error);
   }
-  return { bridges: started, stop };
+  return { get bridges() { return manager.bridges; }, manager, stop: () => manager.stop() };
+}
+
+/**
+ * The gateway's bridge service (core/gateway.ts): the admin commands are
+ * registered at once on every network's domain (admin.ts); `start()` — once
+ * every component stream is up — starts the config file's bridges and those
+ * created at run time (persisted), each on its own: one that cannot start is
+ * logged and listed as failed, the others run.
+ */
+export function openBridges(gateway: Gateway, config: Config, deps: { log: Logger }): RunningBridges & { start(): Promise<void> } {
+  const manager = new BridgeManager(gateway, config.bridges ?? [], { log: deps.log, build: buildBridge });
+  const unregister = registerAdminCommands(commandProvider(gateway, manager));
+  return {
+    get bridges() {
+      return manager.bridges;
+    },
+    manager,
+    start: () => manager.start({ persisted: true }),
+    async stop() {
+      unregister();
+      await manager.stop();
+    },
+  };
 }
 
 function networkFor(gateway: Gateway, leg: string, bridge: string): Network {

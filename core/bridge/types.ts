@@ -66,6 +66,8 @@ export interface Leg {
   stop(): Promise<void>;
   /** Resolves once the leg's network accepted it; rejects with an EstuaryError. */
   deliver(d: Delivery): Promise<void>;
+  /** One line for admins (admin/bridges): joined, joining, stopped… */
+  status?(): string;
 }
 
 export type InboundSink = (leg: LegName, event: Inbound) => void;

@@ -143,6 +143,13 @@ export class XmppLeg implements Leg {
     if (this.#relay.net === net) void this.#joinRelay(1000, false);
   }
 
+  status(): string {
+    if (this.#stopped) return "stopped";
+    const puppets = [...this.#puppets.values()].filter((p) => p.joined).length;
+    const relay = this.#relay.joined ? `relay in ${this.#o.room} as ${this.#relay.nick}` : `relay joining ${this.#o.room}`;
+    return `${relay}, ${puppets} puppet${puppets === 1 ? "" : "s"} present`;
+  }
+
   async stop(): Promise<void> {
     this.#stopped = true;
     for (const occ of this.#byFull.values()) {

@@ -14,7 +14,7 @@ import { readForm, renderForm, resultForm } from "../stanzas/form.ts";
 import { register, unregister } from "./register.ts";
 import { randomId } from "../ids.ts";
 
-interface Command {
+export interface Command {
   node: string;
   name: string;
   admin: boolean;
@@ -24,7 +24,12 @@ interface Command {
   submit?(net: Network, user: string, values: Record<string, string>): Promise<Step>;
 }
 
-type Step = { form: Element } | { done: Element | string };
+export type Step = { form: Element } | { done: Element | string };
+
+/** A XEP-0004 form with a title and the given fields (and instructions, if any). */
+function simpleForm(title: string, ...children: Element[]): Element {
+  return xml("x", { xmlns: NS.data, type: "form" }, xml("title", {}, title), ...children);
+}
 
 const COMMANDS: Command[] = [
   {
@@ -49,12 +54,7 @@ const COMMANDS: Command[] = [
     async start(net, user) {
       if (!(await net.store.registrations.get(user, net.name))) return { done: "You are not registered." };
       return {
-        form: xml(
-          "x",
-          { xmlns: NS.data, type: "form" },
-          xml("title", {}, "Unregister"),
-          xml("field", { var: "confirm", type: "boolean", label: "Delete my registration and all data kept for me" }, xml("required")),
-        ),
+        form: simpleForm("Unregister", xml("field", { var: "confirm", type: "boolean", label: "Delete my registration and all data kept for me" }, xml("required"))),
       };
     },
     async submit(net, user, values) {
@@ -101,12 +101,7 @@ const COMMANDS: Command[] = [
     admin: true,
     async start() {
       return {
-        form: xml(
-          "x",
-          { xmlns: NS.data, type: "form" },
-          xml("title", {}, "Disconnect a user"),
-          xml("field", { var: "jid", type: "jid-single", label: "User's bare JID" }, xml("required")),
-        ),
+        form: simpleForm("Disconnect a user", xml("field", { var: "jid", type: "jid-single", label: "User's bare JID" }, xml("required"))),
       };
     },
     async submit(net, _user, values) {
@@ -123,14 +118,7 @@ const COMMANDS: Command[] = [
     admin: true,
     async start(net) {
       return {
-        form: xml(
-          "x",
-          { xmlns: NS.data, type: "form" },
-          xml("title", {}, "Ban a user"),
-          xml("instructions", {}, `Banned now: ${net.access.banned().join(", ") || "nobody"}`),
-          xml("field", { var: "jid", type: "jid-single", label: "User's bare JID" }, xml("required")),
-          xml("field", { var: "unban", type: "boolean", label: "Lift the ban instead" }, xml("value", {}, "0")),
-        ),
+        form: simpleForm("Ban a user", xml("instructions", {}, `Banned now: ${net.access.banned().join(", ") || "nobody"}`), xml("field", { var: "jid", type: "jid-single", label: "User's bare JID" }, xml("required")), xml("field", { var: "unban", type: "boolean", label: "Lift the ban instead" }, xml("value", {}, "0"))),
       };
     },
     async submit(net, user, values) {
@@ -157,12 +145,7 @@ const COMMANDS: Command[] = [
     admin: true,
     async start() {
       return {
-        form: xml(
-          "x",
-          { xmlns: NS.data, type: "form" },
-          xml("title", {}, "Announcement"),
-          xml("field", { var: "text", type: "text-multi", label: "Text" }, xml("required")),
-        ),
+        form: simpleForm("Announcement", xml("field", { var: "text", type: "text-multi", label: "Text" }, xml("required"))),
       };
     },
     async submit(net, _user, values) {
@@ -193,6 +176,23 @@ const COMMANDS: Command[] = [
     },
   },
 ];
+
+/**
+ * Commands other modules add on a network's domain (room bridging's
+ * admin/bridge-*): a provider returns the commands for a network (none for a
+ * network of another gateway in the same process). Same contract and the same
+ * admin check as the built-in ones. The returned function removes the provider.
+ */
+const providers = new Set<(net: Network) => Command[]>();
+
+export function registerAdminCommands(provider: (net: Network) => Command[]): () => void {
+  providers.add(provider);
+  return () => void providers.delete(provider);
+}
+
+function commandsOf(net: Network): Command[] {
+  return [...COMMANDS, ...[...providers].flatMap((p) => p(net))];
+}
 
 /** Commands on a service JID (an IRC server): the user's settings for it. */
 const CONFIGURE: Command = {
@@ -247,7 +247,7 @@ export function commandItems(net: Network, user: string, to: string): { jid: str
   }
   if (to !== net.domain) return [];
   const admin = net.access.isAdmin(user);
-  return COMMANDS.filter((c) => admin || !c.admin).map((c) => ({ jid: net.domain, node: c.node, name: c.name }));
+  return commandsOf(net).filter((c) => admin || !c.admin).map((c) => ({ jid: net.domain, node: c.node, name: c.name }));
 }
 
 /** Pending multi-step commands; bounded, oldest evicted. */
@@ -266,7 +266,7 @@ export async function executeCommand(net: Network, stanza: Element, user: string
         ? configureFor(net, service)
         : undefined
       : to === net.domain
-        ? COMMANDS.find((c) => c.node === node)
+        ? commandsOf(net).find((c) => c.node === node)
         : undefined;
   if (!command) throw fail("not-found", "No such command");
   if (command.admin && !net.access.isAdmin(user)) throw fail("forbidden", "Only gateway administrators may run this command");
