@@ -7,6 +7,8 @@
  * tracks ISUPPORT; every line this module sends after registration is built
  * here from sanitised parameters and goes through the flood-controlled queue.
  */
+import { isIP } from "node:net";
+import { connect as tlsConnect, type TLSSocket } from "node:tls";
 import Bottleneck from "bottleneck";
 import { Client, type ParsedMessage } from "irc-framework";
 import type { Logger } from "pino";
@@ -23,6 +25,8 @@ export interface ConnectionConfig {
   port: number;
   tls: boolean;
   rejectUnauthorized: boolean;
+  /** PEM CA certificates trusted for this server's TLS certificate instead of Node's bundled roots. */
+  ca?: string | undefined;
   nick: string;
   username: string;
   realname: string;
@@ -115,6 +119,66 @@ const NICK_ERRORS: Record<string, "conflict" | "not-acceptable"> = {
 
 const ECHO_MEMORY = 64;
 
+/**
+ * Errors a new attempt with the same settings cannot fix (refused password,
+ * failed SASL login, untrusted TLS certificate): reconnection stops on them
+ * instead of retrying every few minutes forever.
+ */
+const permanent = new WeakSet<EstuaryError>();
+
+function permanentFail(kind: "not-allowed" | "unavailable", text: string): EstuaryError {
+  const e = fail(kind, text);
+  permanent.add(e);
+  return e;
+}
+
+/** Node's codes for a TLS certificate that failed validation (OpenSSL X509_V_ERR_* names, tls.checkServerIdentity). */
+function isCertificateError(err: Error | undefined): boolean {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return typeof code === "string" && (/CERT|SIGNATURE|ISSUER/.test(code) || code === "ERR_TLS_CERT_ALTNAME_INVALID");
+}
+
+interface NetTransportInternals {
+  options: { host: string; port: number; tls?: boolean; rejectUnauthorized?: boolean; ca?: string; ping_interval?: number };
+  socket: TLSSocket | null;
+  state: number;
+  requested_disconnect: boolean;
+  incoming_buffer: Buffer;
+  disposeSocket(): void;
+  _onSocketCreate(options: unknown, socket: TLSSocket): void;
+}
+
+/**
+ * irc-framework's TCP transport (with our decoding) whose TLS sockets are
+ * opened here: its own tls.connect passes no `ca` (irc-framework 4.14,
+ * src/transports/net.js), so a server signed by a private CA could only be
+ * reached with validation off. Plain TCP stays irc-framework's.
+ */
+class TlsCaTransport extends FallbackDecodingTransport {
+  connect(): void {
+    const self = this as unknown as NetTransportInternals;
+    const o = self.options;
+    if (!o.tls) {
+      (FallbackDecodingTransport.prototype as unknown as { connect(): void }).connect.call(this);
+      return;
+    }
+    self.disposeSocket();
+    self.requested_disconnect = false;
+    self.incoming_buffer = Buffer.alloc(0);
+    self.state = 1; // SOCK_CONNECTING in net.js
+    const socket = tlsConnect({
+      host: o.host,
+      port: o.port,
+      // SNI only for names (RFC 6066 §3); for an IP Node checks the IP SAN itself.
+      ...(isIP(o.host) ? {} : { servername: o.host }),
+      rejectUnauthorized: o.rejectUnauthorized !== false,
+      ...(o.ca ? { ca: o.ca } : {}),
+    });
+    self.socket = socket;
+    self._onSocketCreate(o, socket);
+  }
+}
+
 export class IrcConnection {
   readonly host: string;
   nick: string;
@@ -185,10 +249,10 @@ export class IrcConnection {
       this.setState("connecting");
       this.emitStatus("connecting", `Connecting to ${this.host}`);
       this.opening = this.open().then(
-        () => {
+        (account) => {
           this.lastError = undefined;
           this.setState("online");
-          this.emitStatus("online", `Connected to ${this.host}`);
+          this.emitStatus("online", `Connected to ${this.host}${account ? ` (logged in as ${account})` : ""}`);
           this.afterRegistration();
         },
         (e: EstuaryError) => {
@@ -210,8 +274,8 @@ export class IrcConnection {
     await this.waitOnline(Date.now() + this.cfg.timeoutMs);
   }
 
-  /** One connection attempt: resolves on RPL_WELCOME (001). */
-  private open(): Promise<void> {
+  /** One connection attempt: resolves on RPL_WELCOME (001), with the account if SASL logged in. */
+  private open(): Promise<string | undefined> {
     return new Promise((resolve, reject) => {
       const client = new Client();
       this.client = client;
@@ -219,6 +283,7 @@ export class IrcConnection {
       const base = this.nick;
       let tries = 0;
       let serverError = "";
+      let account: string | undefined;
       let settled = false;
       const finish = (error?: EstuaryError) => {
         if (settled) return;
@@ -226,13 +291,15 @@ export class IrcConnection {
         clearTimeout(timer);
         client.off("registered", onRegistered);
         client.off("socket close", onClose);
+        client.off("loggedin", onLoggedIn);
+        client.off("sasl failed", onSaslFailed);
         client.connection.off("message", onMessage);
         if (error) {
           this.client = undefined;
           client.removeAllListeners();
           client.connection.end();
           reject(error);
-        } else resolve();
+        } else resolve(account);
       };
       const timer = setTimeout(
         () => finish(fail("timeout", `${this.host} did not complete registration in time`)),
@@ -243,8 +310,28 @@ export class IrcConnection {
         finish();
       };
       const onClose = (err?: Error) => {
+        if (!serverError && this.cfg.tls && isCertificateError(err)) {
+          finish(
+            permanentFail(
+              "unavailable",
+              `Could not connect to ${this.host}: its TLS certificate is not trusted (${err?.message}); the gateway administrator can trust the server's CA (servers.${this.host}.ca)`,
+            ),
+          );
+          return;
+        }
         const why = serverError || err?.message || "connection closed";
         finish(fail("unavailable", `Could not connect to ${this.host}: ${why}`));
+      };
+      // RPL_LOGGEDIN (900, IRCv3 SASL 3.1).
+      const onLoggedIn = (ev: { account?: string }) => {
+        account = ev.account || undefined;
+      };
+      // irc-framework reports SASL failures (904 ERR_SASLFAIL, 902 ERR_NICKLOCKED, 905, no `sasl`
+      // capability, no PLAIN) and then goes on registering without an account. The user asked to
+      // log in (cloak, +R channels, nick protection), so registering anonymously is refused here.
+      const onSaslFailed = (ev: { reason?: string; message?: string }) => {
+        const why = ev.message ? stripUnsafe(ev.message) : ev.reason === "capability_missing" ? "the server does not offer SASL" : (ev.reason ?? "failed");
+        finish(permanentFail("not-allowed", `SASL login as ${this.cfg.sasl?.account ?? "?"} on ${this.host} failed: ${why}`));
       };
       const onMessage = (msg: ParsedMessage) => {
         const reason = msg.params[msg.params.length - 1] ?? "";
@@ -261,11 +348,13 @@ export class IrcConnection {
           finish(fail("not-acceptable", `${this.host} refuses the nickname ${base}: ${reason}`));
         } else if (msg.command === "464" || msg.command === "465") {
           // ERR_PASSWDMISMATCH, ERR_YOUREBANNEDCREEP
-          finish(fail("not-allowed", `${this.host}: ${reason}`));
-        } else if (msg.command === "904" && !serverError) serverError = `SASL authentication failed: ${reason}`;
+          finish(permanentFail("not-allowed", `${this.host}: ${reason}`));
+        }
       };
       client.on("registered", onRegistered);
       client.on("socket close", onClose);
+      client.on("loggedin", onLoggedIn);
+      client.on("sasl failed", onSaslFailed);
       client.connection.on("message", onMessage);
       const cfg = this.cfg;
       client.connect({
@@ -273,6 +362,7 @@ export class IrcConnection {
         port: cfg.port,
         tls: cfg.tls,
         rejectUnauthorized: cfg.rejectUnauthorized,
+        ...(cfg.ca ? { ca: cfg.ca } : {}),
         nick: safeMiddle(this.nick) ?? "estuary",
         username: safeMiddle(cfg.username) ?? "estuary",
         gecos: stripUnsafe(cfg.realname) || "Estuary",
@@ -294,7 +384,7 @@ export class IrcConnection {
         auto_reconnect: false,
         enable_echomessage: true,
         version: null,
-        transport: FallbackDecodingTransport,
+        transport: TlsCaTransport,
       });
     });
   }
@@ -345,13 +435,27 @@ export class IrcConnection {
             this.rejoin();
             this.afterRegistration();
           },
-          (e: unknown) => {
+          (e: EstuaryError) => {
             if (this.state !== "reconnecting") return;
             this.log.info({ err: e }, "reconnect failed");
-            this.scheduleReconnect();
+            if (permanent.has(e)) this.giveUp(e);
+            else this.scheduleReconnect();
           },
         );
     }, delay);
+  }
+
+  /** Reconnection failed for good: the rooms close with the reason; the next join or message starts afresh. */
+  private giveUp(e: EstuaryError): void {
+    this.lastError = e;
+    this.reconnectAttempt = 0;
+    for (const ch of this.channels.values()) this.hooks.emit({ type: "room-closed", room: ch.room, how: "error", reason: e.message });
+    this.channels.clear();
+    this.failJoins(e);
+    this.setState("idle");
+    this.rejectQueue(fail("unavailable", `Not sent: ${e.message}`));
+    this.emitStatus("error", e.message);
+    this.hooks.onIdle();
   }
 
   private rejoin(): void {

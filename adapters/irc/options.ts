@@ -1,4 +1,5 @@
 /** The IRC adapter's configuration (gateway-wide) and per-user, per-server settings. */
+import { readFileSync } from "node:fs";
 import { z } from "zod";
 import type { FormField } from "../../core/adapter.ts";
 import { stripUnsafe } from "./lines.ts";
@@ -18,11 +19,40 @@ const webircSchema = z.object({
   ip: z.string().optional(),
 });
 
+/**
+ * CA certificates (PEM) that sign a server's TLS certificate, given as PEM
+ * text or as a path to a PEM file. Read once when the options are parsed, so
+ * a wrong path stops the gateway at startup instead of failing each connection.
+ */
+const caSchema = z.string().transform((value, ctx) => {
+  let pem = value;
+  if (!value.includes("-----BEGIN")) {
+    try {
+      pem = readFileSync(value, "utf8");
+    } catch (e) {
+      ctx.addIssue({ code: "custom", message: `cannot read the CA file ${value}: ${(e as Error).message}` });
+      return z.NEVER;
+    }
+  }
+  if (!pem.includes("-----BEGIN CERTIFICATE-----")) {
+    ctx.addIssue({ code: "custom", message: "ca must be PEM certificates (text or a file path)" });
+    return z.NEVER;
+  }
+  return pem;
+});
+
 /** Admin-set defaults for one server (the user's own settings override them). */
 const serverDefaultsSchema = z.object({
   port: z.number().int().min(1).max(65535).optional(),
   tls: z.boolean().optional(),
+  /**
+   * TLS certificate validation (on unless set to false). false accepts any
+   * certificate, so anyone on the path can read and change the traffic:
+   * prefer `ca` for a server with a private CA or a self-signed certificate.
+   */
   rejectUnauthorized: z.boolean().optional(),
+  /** Trust these CAs (instead of Node's bundled roots) for this server's TLS certificate. */
+  ca: caSchema.optional(),
   flood: floodSchema.partial().optional(),
   webirc: webircSchema.optional(),
   realname: z.string().optional(),

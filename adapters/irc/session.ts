@@ -97,6 +97,7 @@ export class IrcSession implements AdapterSession {
       port,
       tls,
       rejectUnauthorized: admin.rejectUnauthorized ?? true,
+      ca: admin.ca,
       nick: nick ?? s.nick ?? o.defaultNick ?? nickFromUser(this.ctx.user),
       // One abusive user can be banned by ident without banning the whole gateway.
       username: o.identFromUser ? ident : (s.username ?? "estuary"),
