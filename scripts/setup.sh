@@ -13,8 +13,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # Prosody and InspIRCd for the core and IRC tests; ejabberd for the second XMPP server;
 # redis-server and postgresql for the scale-out store tests; docker-compose (v1) to
-# validate docker-compose.yml without a container engine (test/integration/deploy.test.ts).
-PACKAGES=(prosody prosody-modules lua-unbound inspircd ejabberd redis-server postgresql docker-compose)
+# validate docker-compose.yml without a container engine (test/integration/deploy.test.ts);
+# atheme-services (IRC services linked to InspIRCd) and openssl for the IRC TLS and SASL
+# tests (the package ships no /etc/atheme/atheme.conf, so no system daemon can start).
+PACKAGES=(prosody prosody-modules lua-unbound inspircd ejabberd redis-server postgresql docker-compose atheme-services openssl)
 LOG="$(mktemp -t estuary-setup.XXXXXX.log)"
 trap 'rm -f "$LOG"' EXIT
 

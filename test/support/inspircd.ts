@@ -3,6 +3,10 @@
  * its own config, pid and log in a temp dir, bound to 127.0.0.1 on a free port,
  * with the IRCv3 modules the IRC adapter uses and the per-IP / flood limits
  * lifted so many test clients can connect at once.
+ *
+ * Optionally a TLS listener (m_ssl_gnutls, with the caller's certificate) and
+ * a server-link port for IRC services (Atheme, see atheme.ts) with SASL
+ * (m_sasl, m_services_account).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -10,9 +14,30 @@ import { createConnection, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
+export interface InspircdOptions {
+  linelen?: number;
+  /** PEM texts of the server certificate (chain) and its key: adds a TLS listener on `tlsPort`. */
+  tls?: { cert: string; key: string };
+  /** Accept a services server (see ServicesLink) on a link port, U-lined, as the SASL agent. */
+  services?: true;
+}
+
+/** What a services package needs to link to this server. */
+export interface ServicesLink {
+  /** Our server name (the services' uplink name). */
+  uplink: string;
+  /** The name the services must use. */
+  name: string;
+  port: number;
+  password: string;
+}
+
 export interface InspircdHandle {
   host: "127.0.0.1";
   port: number;
+  /** The TLS listener's port, when started with `tls`. */
+  tlsPort?: number;
+  services?: ServicesLink;
   dir: string;
   stop(): Promise<void>;
   /** Stops and starts again on the same port; `whileDown` runs in between (to act during the outage). */
@@ -47,11 +72,39 @@ async function freePort(): Promise<number> {
   });
 }
 
-function config(dir: string, port: number): string {
+interface Extras {
+  tlsPort?: number;
+  services?: ServicesLink;
+}
+
+function tlsConfig(dir: string, tlsPort: number): string {
+  // InspIRCd 3: an <sslprofile> for m_ssl_gnutls, named by the listener's sslprofile attribute;
+  // m_sslinfo makes WHOIS say who uses TLS (671 RPL_WHOISSECURE).
+  return `
+<module name="ssl_gnutls">
+<module name="sslinfo">
+<sslprofile name="estuary-test" provider="gnutls" certfile="${join(dir, "tls-cert.pem")}" keyfile="${join(dir, "tls-key.pem")}" requestclientcert="no">
+<bind address="127.0.0.1" port="${tlsPort}" type="clients" sslprofile="estuary-test">`;
+}
+
+function servicesConfig(link: ServicesLink): string {
+  // A <link> the services connect in on (they speak the InspIRCd 2.0 protocol, which InspIRCd 3
+  // still accepts), U-lined so they may change modes and accounts; m_sasl sends AUTHENTICATE to them.
+  return `
+<module name="spanningtree">
+<module name="sasl">
+<module name="services_account">
+<bind address="127.0.0.1" port="${link.port}" type="servers">
+<link name="${link.name}" ipaddr="127.0.0.1" port="${link.port}" allowmask="127.0.0.0/8" sendpass="${link.password}" recvpass="${link.password}">
+<uline server="${link.name}" silent="yes">
+<sasl target="${link.name}" requiressl="no">`;
+}
+
+function config(dir: string, port: number, extras: Extras = {}): string {
   return `
 <server name="irc.test" description="Estuary test server" network="EstuaryTest">
 <admin name="Test" nick="test" email="test@localhost">
-<bind address="127.0.0.1" port="${port}" type="clients">
+<bind address="127.0.0.1" port="${port}" type="clients">${extras.tlsPort ? tlsConfig(dir, extras.tlsPort) : ""}${extras.services ? servicesConfig(extras.services) : ""}
 <connect allow="*" timeout="60" pingfreq="120" threshold="100000" commandrate="10000000"
          fakelag="no" localmax="10000" globalmax="10000" limit="100000" maxchans="500"
          hardsendq="4194304" softsendq="4194304" recvq="65536"
@@ -82,15 +135,24 @@ function portOpen(port: number): Promise<boolean> {
   });
 }
 
-export async function startInspircd(options: { linelen?: number } = {}): Promise<InspircdHandle> {
+export async function startInspircd(options: InspircdOptions = {}): Promise<InspircdHandle> {
   // InspIRCd 3 has a fixed 512-byte line (no LINELEN ISUPPORT, no config knob).
   if (options.linelen !== undefined && options.linelen !== 512) {
     throw new Error("InspIRCd 3 does not support a line length other than 512");
   }
   const dir = await mkdtemp(join(tmpdir(), "estuary-inspircd-"));
   const port = await freePort();
+  const extras: Extras = {};
+  if (options.tls) {
+    extras.tlsPort = await freePort();
+    await writeFile(join(dir, "tls-cert.pem"), options.tls.cert);
+    await writeFile(join(dir, "tls-key.pem"), options.tls.key, { mode: 0o600 });
+  }
+  if (options.services) {
+    extras.services = { uplink: "irc.test", name: "services.test", port: await freePort(), password: "estuary-link" };
+  }
   const file = join(dir, "inspircd.conf");
-  await writeFile(file, config(dir, port));
+  await writeFile(file, config(dir, port, extras));
   await writeFile(join(dir, "motd.txt"), "Estuary test server\n");
 
   let child: ChildProcess | undefined;
@@ -107,7 +169,7 @@ export async function startInspircd(options: { linelen?: number } = {}): Promise
     const deadline = Date.now() + 15_000;
     while (Date.now() < deadline) {
       if (proc.exitCode !== null) throw new Error(`inspircd exited (${proc.exitCode}):\n${output}`);
-      if (await portOpen(port)) return;
+      if ((await portOpen(port)) && (!extras.tlsPort || (await portOpen(extras.tlsPort)))) return;
       await new Promise((r) => setTimeout(r, 50));
     }
     proc.kill("SIGKILL");
@@ -129,6 +191,8 @@ export async function startInspircd(options: { linelen?: number } = {}): Promise
   return {
     host: "127.0.0.1",
     port,
+    ...(extras.tlsPort ? { tlsPort: extras.tlsPort } : {}),
+    ...(extras.services ? { services: extras.services } : {}),
     dir,
     async stop() {
       await stopChild();
