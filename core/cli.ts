@@ -7,6 +7,7 @@
  * place that calls process.exit. Exit codes: 0 success, 1 failure (bad
  * configuration, start or stop failed), 2 usage error.
  */
+import { parseAdapterOptions } from "./adapter-options.ts";
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { ConfigError, loadConfig } from "../config/load.ts";
@@ -118,9 +119,34 @@ async function tryLoad(file: string, stderr: Writer, env: MainOptions["env"]): P
   }
 }
 
+/** Each enabled network's adapter options, checked by that adapter's own schema. */
+async function adapterProblems(config: Config): Promise<string[]> {
+  const schemas: Record<string, () => Promise<unknown>> = {
+    irc: async () => (await import("../adapters/irc/index.ts")).ircOptionsSchema,
+    telegram: async () => (await import("../adapters/telegram/index.ts")).telegramOptionsSchema,
+    matrix: async () => (await import("../adapters/matrix/index.ts")).matrixOptionsSchema,
+  };
+  const problems: string[] = [];
+  for (const [key, net] of enabledNetworks(config)) {
+    const load = schemas[key];
+    if (!load) continue;
+    try {
+      parseAdapterOptions(key, (await load()) as Parameters<typeof parseAdapterOptions>[1], net.options);
+    } catch (e) {
+      problems.push(...(e as Error).message.split("\n").slice(1));
+    }
+  }
+  return problems;
+}
+
 async function checkConfig(file: string, stdout: Writer, stderr: Writer, env: MainOptions["env"]): Promise<number> {
   const config = await tryLoad(file, stderr, env);
   if (!config) return 1;
+  const problems = await adapterProblems(config);
+  if (problems.length > 0) {
+    stderr.write(`invalid configuration in ${file}:\n${problems.map((p) => `  ${p}\n`).join("")}`);
+    return 1;
+  }
   stdout.write(`config OK: networks ${enabledNetworks(config).map(([key]) => key).join(", ")}\n`);
   return 0;
 }

@@ -2,6 +2,7 @@
  * The IRC adapter, Biboumi-compatible addressing (`#chan%server`,
  * `nick%server`, `server`), on irc-framework.
  */
+import { parseAdapterOptions } from "../../core/adapter-options.ts";
 import type { Adapter } from "../../core/adapter.ts";
 import { fail } from "../../core/errors.ts";
 import type { Logger } from "../../core/log.ts";
@@ -13,9 +14,7 @@ export { ircOptionsSchema, serverSettingsFields, serverSettingsSchema } from "./
 export type { IrcOptions, ServerSettings } from "./options.ts";
 
 export function createIrcAdapter(options: unknown, deps: { log: Logger }): Adapter {
-  const parsed = ircOptionsSchema.safeParse(options ?? {});
-  if (!parsed.success) throw new Error(`Invalid IRC adapter options: ${parsed.error.message}`);
-  const opts = parsed.data;
+  const opts = parseAdapterOptions("irc", ircOptionsSchema, options);
   const log = deps.log.child({ adapter: "irc" });
   const sessions = new Set<IrcSession>();
   return {

@@ -3,6 +3,7 @@
  * Addressing: see ids.ts. Not done: end-to-end encryption (encrypted rooms
  * get a notice and refuse sends).
  */
+import { parseAdapterOptions } from "../../core/adapter-options.ts";
 import type { Adapter } from "../../core/adapter.ts";
 import type { Logger } from "../../core/log.ts";
 import { fail } from "../../core/errors.ts";
@@ -15,9 +16,7 @@ export { matrixOptionsSchema } from "./options.ts";
 export type { MatrixOptions } from "./options.ts";
 
 export function createMatrixAdapter(options: unknown, deps: { log: Logger }): Adapter {
-  const parsed = matrixOptionsSchema.safeParse(options ?? {});
-  if (!parsed.success) throw new Error(`Invalid Matrix adapter options: ${parsed.error.message}`);
-  const opts = parsed.data;
+  const opts = parseAdapterOptions("matrix", matrixOptionsSchema, options);
   const log = deps.log.child({ adapter: "matrix" });
   const sessions = new Set<MatrixSession>();
   return {

@@ -3,6 +3,7 @@
  * @BotFather) and talks through it, on grammY's Bot API client.
  * Addressing is described in ids.ts; admin notes in README.md.
  */
+import { parseAdapterOptions } from "../../core/adapter-options.ts";
 import { Api, GrammyError, HttpError } from "grammy";
 import type { Adapter } from "../../core/adapter.ts";
 import { fail } from "../../core/errors.ts";
@@ -19,9 +20,7 @@ export type { TelegramOptions } from "./options.ts";
 const TOKEN_SHAPE = /^\d+:[A-Za-z0-9_-]+$/;
 
 export function createTelegramAdapter(options: unknown, deps: { log: Logger }): Adapter {
-  const parsed = telegramOptionsSchema.safeParse(options ?? {});
-  if (!parsed.success) throw new Error(`Invalid Telegram adapter options: ${parsed.error.message}`);
-  const opts = parsed.data;
+  const opts = parseAdapterOptions("telegram", telegramOptionsSchema, options);
   const apiRoot = opts.apiRoot ?? DEFAULT_API_ROOT;
   const log = deps.log.child({ adapter: "telegram" });
   const sessions = new Set<TelegramSession>();

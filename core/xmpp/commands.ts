@@ -26,6 +26,8 @@ export interface Command {
 
 export type Step = { form: Element } | { done: Element | string };
 
+const userJidField = (): Element => xml("field", { var: "jid", type: "jid-single", label: "User's bare JID" }, xml("required"));
+
 /** A XEP-0004 form with a title and the given fields (and instructions, if any). */
 function simpleForm(title: string, ...children: Element[]): Element {
   return xml("x", { xmlns: NS.data, type: "form" }, xml("title", {}, title), ...children);
@@ -54,7 +56,10 @@ const COMMANDS: Command[] = [
     async start(net, user) {
       if (!(await net.store.registrations.get(user, net.name))) return { done: "You are not registered." };
       return {
-        form: simpleForm("Unregister", xml("field", { var: "confirm", type: "boolean", label: "Delete my registration and all data kept for me" }, xml("required"))),
+        form: simpleForm(
+          "Unregister",
+          xml("field", { var: "confirm", type: "boolean", label: "Delete my registration and all data kept for me" }, xml("required")),
+        ),
       };
     },
     async submit(net, user, values) {
@@ -101,7 +106,7 @@ const COMMANDS: Command[] = [
     admin: true,
     async start() {
       return {
-        form: simpleForm("Disconnect a user", xml("field", { var: "jid", type: "jid-single", label: "User's bare JID" }, xml("required"))),
+        form: simpleForm("Disconnect a user", userJidField()),
       };
     },
     async submit(net, _user, values) {
@@ -118,7 +123,12 @@ const COMMANDS: Command[] = [
     admin: true,
     async start(net) {
       return {
-        form: simpleForm("Ban a user", xml("instructions", {}, `Banned now: ${net.access.banned().join(", ") || "nobody"}`), xml("field", { var: "jid", type: "jid-single", label: "User's bare JID" }, xml("required")), xml("field", { var: "unban", type: "boolean", label: "Lift the ban instead" }, xml("value", {}, "0"))),
+        form: simpleForm(
+          "Ban a user",
+          xml("instructions", {}, `Banned now: ${net.access.banned().join(", ") || "nobody"}`),
+          userJidField(),
+          xml("field", { var: "unban", type: "boolean", label: "Lift the ban instead" }, xml("value", {}, "0")),
+        ),
       };
     },
     async submit(net, user, values) {

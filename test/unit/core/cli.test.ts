@@ -108,6 +108,22 @@ describe("main: check-config", () => {
     ]);
   });
 
+  it("checks each network's adapter options with the adapter's own schema, naming the key", async () => {
+    const file = join(dir, "adapter-options.yaml");
+    await writeFile(
+      file,
+      `access: { allow: [example.org] }
+networks:
+  irc: { domain: irc.example.org, secret: s, options: { flood: { burst: "lots" }, lingerMs: -1 } }
+store: { url: "memory:" }
+`,
+    );
+    const { out, io } = capture();
+    expect(await main(["check-config", file], { ...io, env: {} })).toBe(1);
+    expect(out.stderr).toMatch(/networks\.irc\.options\.flood\.burst: /);
+    expect(out.stderr).toMatch(/networks\.irc\.options\.lingerMs: /);
+  });
+
   it("a missing variable and a missing file exit 1", async () => {
     const missingVar = capture();
     expect(await main(["check-config", good], { ...missingVar.io, env: {} })).toBe(1);

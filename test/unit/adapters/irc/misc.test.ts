@@ -54,7 +54,7 @@ describe("options", () => {
       identFromUser: true,
       realname: "Estuary XMPP gateway user",
     });
-    expect(() => createIrcAdapter({ maxQueue: -1 }, { log: silentLogger() })).toThrow(/Invalid IRC adapter options/);
+    expect(() => createIrcAdapter({ maxQueue: -1 }, { log: silentLogger() })).toThrow(/networks\.irc\.options\.maxQueue/);
   });
 
   it("per-server settings: form values are coerced and raw lines sanitised; secrets are marked", () => {
