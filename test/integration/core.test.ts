@@ -4,6 +4,7 @@
  * gateway, registering, chatting with a remote person and joining a room.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { submitForm, mucStatusCodes } from "../support/stanzas.ts";
 import { xml } from "@xmpp/client";
 import type { Element } from "@xmpp/xml";
 import { startProsody, type ProsodyHandle } from "../support/prosody.ts";
@@ -16,18 +17,6 @@ const GW = "test.localhost";
 const NS_REGISTER = "jabber:iq:register";
 const NS_DATA = "jabber:x:data";
 const NS_MUC_USER = "http://jabber.org/protocol/muc#user";
-
-function form(values: Record<string, string>): Element {
-  return xml(
-    "x",
-    { xmlns: NS_DATA, type: "submit" },
-    ...Object.entries(values).map(([k, v]) => xml("field", { var: k }, xml("value", {}, v))),
-  );
-}
-
-function statusCodes(p: Element): string[] {
-  return (p.getChild("x", NS_MUC_USER)?.getChildren("status") ?? []).map((s) => s.attrs.code ?? "");
-}
 
 describe("core gateway on a real Prosody", () => {
   let prosody: ProsodyHandle;
@@ -93,16 +82,16 @@ describe("core gateway on a real Prosody", () => {
     expect(vars).toEqual(expect.arrayContaining(["username", "password"]));
 
     await expect(
-      romeo.iq(xml("iq", { type: "set", to: GW }, xml("query", { xmlns: NS_REGISTER }, form({ username: "romeo" })))),
+      romeo.iq(xml("iq", { type: "set", to: GW }, xml("query", { xmlns: NS_REGISTER }, submitForm({ username: "romeo" })))),
     ).rejects.toMatchObject({ condition: "not-acceptable" });
-    const wrong = romeo.iq(xml("iq", { type: "set", to: GW }, xml("query", { xmlns: NS_REGISTER }, form({ username: "romeo", password: "wrong" }))));
+    const wrong = romeo.iq(xml("iq", { type: "set", to: GW }, xml("query", { xmlns: NS_REGISTER }, submitForm({ username: "romeo", password: "wrong" }))));
     const e = await wrong.catch((err: { element?: Element; condition?: string }) => err);
     expect(e).toMatchObject({ condition: "not-acceptable" });
     expect((e as { element: Element }).element.getChildText("text")).toMatch(/wrong password/);
   });
 
   it("registers, subscribes to the user's presence and logs in when the user is online", async () => {
-    await romeo.iq(xml("iq", { type: "set", to: GW }, xml("query", { xmlns: NS_REGISTER }, form({ username: "romeo", password: "right" }))));
+    await romeo.iq(xml("iq", { type: "set", to: GW }, xml("query", { xmlns: NS_REGISTER }, submitForm({ username: "romeo", password: "right" }))));
     const sub = await romeo.waitFor((s) => s.name === "presence" && s.attrs.type === "subscribe" && s.attrs.from === GW);
     expect(sub).toBeDefined();
     // The user approves and announces themselves to the gateway (what a client does on "subscribed").
@@ -157,7 +146,7 @@ describe("core gateway on a real Prosody", () => {
   it("joins a room: occupants, then self-presence with 110, then the subject; messages are reflected", async () => {
     await romeo.send(xml("presence", { to: `#verona@${GW}/romeo` }, xml("x", { xmlns: "http://jabber.org/protocol/muc" })));
     const self = await romeo.waitFor((s) => s.name === "presence" && s.attrs.from === `#verona@${GW}/romeo`);
-    expect(statusCodes(self)).toContain("110");
+    expect(mucStatusCodes(self)).toContain("110");
     const idxSelf = romeo.inbox.length; // everything before self was consumed in order below
     void idxSelf;
     const alice = await romeo.waitFor((s) => s.name === "presence" && s.attrs.from === `#verona@${GW}/alice`);
@@ -208,7 +197,7 @@ describe("core gateway on a real Prosody", () => {
       expect(cmd.attrs.status).toBe("executing");
       const shown = Object.fromEntries(cmd.getChild("x", NS_DATA)!.getChildren("field").map((f) => [f.attrs.var, f.getChildText("value")]));
       const done = romeo.iq(
-        xml("iq", { type: "set", to: `net@${GW}` }, xml("command", { xmlns: NS_CMD, node: "configure", sessionid: cmd.attrs.sessionid }, form(values))),
+        xml("iq", { type: "set", to: `net@${GW}` }, xml("command", { xmlns: NS_CMD, node: "configure", sessionid: cmd.attrs.sessionid }, submitForm(values))),
       );
       return { shown, done };
     };
@@ -229,7 +218,7 @@ describe("core gateway on a real Prosody", () => {
       const adminCommand = async (node: string, values: Record<string, string>) => {
         const first = await juliet.iq(xml("iq", { type: "set", to: GW }, xml("command", { xmlns: NS_CMD, node, action: "execute" })));
         const sid = first.getChild("command")!.attrs.sessionid;
-        return juliet.iq(xml("iq", { type: "set", to: GW }, xml("command", { xmlns: NS_CMD, node, sessionid: sid }, form(values))));
+        return juliet.iq(xml("iq", { type: "set", to: GW }, xml("command", { xmlns: NS_CMD, node, sessionid: sid }, submitForm(values))));
       };
       await adminCommand("admin/ban", { jid: "mercutio@localhost" });
       await expect(mercutio.iq(xml("iq", { type: "get", to: GW }, xml("query", { xmlns: NS_REGISTER })))).rejects.toMatchObject({ condition: "forbidden" });

@@ -6,6 +6,7 @@
  * gateway subscriptions, error bouncing) is exercised here.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { submitForm, mucStatusCodes } from "../support/stanzas.ts";
 import { xml } from "@xmpp/client";
 import type { Element } from "@xmpp/xml";
 import { startEjabberd, type EjabberdHandle } from "../support/ejabberd.ts";
@@ -19,18 +20,6 @@ const GW = "test.localhost";
 const NS_REGISTER = "jabber:iq:register";
 const NS_DATA = "jabber:x:data";
 const NS_MUC_USER = "http://jabber.org/protocol/muc#user";
-
-function form(values: Record<string, string>): Element {
-  return xml(
-    "x",
-    { xmlns: NS_DATA, type: "submit" },
-    ...Object.entries(values).map(([k, v]) => xml("field", { var: k }, xml("value", {}, v))),
-  );
-}
-
-function statusCodes(p: Element): string[] {
-  return (p.getChild("x", NS_MUC_USER)?.getChildren("status") ?? []).map((s) => s.attrs.code ?? "");
-}
 
 describe("core gateway on a real ejabberd", () => {
   let ejabberd: EjabberdHandle;
@@ -90,13 +79,13 @@ describe("core gateway on a real ejabberd", () => {
     const vars = res.getChild("query")!.getChild("x", NS_DATA)!.getChildren("field").map((f) => f.attrs.var);
     expect(vars).toEqual(expect.arrayContaining(["username", "password"]));
 
-    const wrong = romeo.iq(xml("iq", { type: "set", to: GW }, xml("query", { xmlns: NS_REGISTER }, form({ username: "romeo", password: "wrong" }))));
+    const wrong = romeo.iq(xml("iq", { type: "set", to: GW }, xml("query", { xmlns: NS_REGISTER }, submitForm({ username: "romeo", password: "wrong" }))));
     const e = await wrong.catch((err: { element?: Element; condition?: string }) => err);
     expect(e).toMatchObject({ condition: "not-acceptable" });
     expect((e as { element: Element }).element.getChildText("text")).toMatch(/wrong password/);
     expect(net.sessions.has("romeo@localhost")).toBe(false);
 
-    await romeo.iq(xml("iq", { type: "set", to: GW }, xml("query", { xmlns: NS_REGISTER }, form({ username: "romeo", password: "right" }))));
+    await romeo.iq(xml("iq", { type: "set", to: GW }, xml("query", { xmlns: NS_REGISTER }, submitForm({ username: "romeo", password: "right" }))));
     // ejabberd delivers the component's subscribe to the user's bare JID like
     // any inbound subscription request (RFC 6121 §3.1.3).
     const sub = await romeo.waitFor((s) => s.name === "presence" && s.attrs.type === "subscribe" && s.attrs.from === GW);
@@ -140,7 +129,7 @@ describe("core gateway on a real ejabberd", () => {
   it("joins a room: occupants, self-presence with 110, the subject; a message is reflected with its id and a stanza-id", async () => {
     await romeo.send(xml("presence", { to: `#verona@${GW}/romeo` }, xml("x", { xmlns: "http://jabber.org/protocol/muc" })));
     const self = await romeo.waitFor((s) => s.name === "presence" && s.attrs.from === `#verona@${GW}/romeo`);
-    expect(statusCodes(self)).toContain("110");
+    expect(mucStatusCodes(self)).toContain("110");
     const alice = await romeo.waitFor((s) => s.name === "presence" && s.attrs.from === `#verona@${GW}/alice`);
     expect(alice.getChild("x", NS_MUC_USER)?.getChild("item")?.attrs.role).toBe("moderator");
     const subject = await romeo.waitFor((s) => s.name === "message" && s.getChild("subject") !== undefined);

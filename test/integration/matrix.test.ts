@@ -3,6 +3,7 @@
  * (core + Matrix adapter) ↔ the test homeserver ↔ simulated Matrix people.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { submitForm } from "../support/stanzas.ts";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -27,10 +28,6 @@ const GW = "matrix.localhost";
 const NS_REGISTER = "jabber:iq:register";
 const NS_DATA = "jabber:x:data";
 const NS_MUC_USER = "http://jabber.org/protocol/muc#user";
-
-function form(values: Record<string, string>): Element {
-  return xml("x", { xmlns: NS_DATA, type: "submit" }, ...Object.entries(values).map(([k, v]) => xml("field", { var: k }, xml("value", {}, v))));
-}
 
 /** The bare JID of a Matrix id on the gateway (the core escapes nothing these ids contain but `:`-free parts). */
 function jidOf(id: string): string {
@@ -80,12 +77,12 @@ describe("Matrix adapter on a real Prosody and a test homeserver", () => {
 
   it("refuses a wrong password with the server's message, then registers and comes online", async () => {
     const wrong = await romeo
-      .iq(xml("iq", { type: "set", to: GW }, xml("query", { xmlns: NS_REGISTER }, form({ homeserver: hs.url, user: "romeo", password: "nope" }))))
+      .iq(xml("iq", { type: "set", to: GW }, xml("query", { xmlns: NS_REGISTER }, submitForm({ homeserver: hs.url, user: "romeo", password: "nope" }))))
       .catch((e: { condition?: string; element?: Element }) => e);
     expect(wrong).toMatchObject({ condition: "not-acceptable" });
     expect((wrong as { element: Element }).element.getChildText("text")).toMatch(/Login failed/);
 
-    await romeo.iq(xml("iq", { type: "set", to: GW }, xml("query", { xmlns: NS_REGISTER }, form({ homeserver: hs.url, user: "romeo", password: "romeo-pw" }))));
+    await romeo.iq(xml("iq", { type: "set", to: GW }, xml("query", { xmlns: NS_REGISTER }, submitForm({ homeserver: hs.url, user: "romeo", password: "romeo-pw" }))));
     await romeo.waitFor((s) => s.name === "presence" && s.attrs.type === "subscribe" && s.attrs.from === GW);
     await romeo.send(xml("presence", { to: GW, type: "subscribed" }));
     await romeo.send(xml("presence", { to: GW }));

@@ -12,6 +12,7 @@ import { existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { submitForm } from "../support/stanzas.ts";
 import { xml } from "@xmpp/client";
 import type { Element } from "@xmpp/xml";
 import { startProsody, type ProsodyHandle } from "../support/prosody.ts";
@@ -34,12 +35,8 @@ const NS_MUC = "http://jabber.org/protocol/muc";
 const NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas";
 const PASSWORD = "correct-horse-battery-staple";
 
-function form(values: Record<string, string>): Element {
-  return xml("x", { xmlns: NS_DATA, type: "submit" }, ...Object.entries(values).map(([k, v]) => xml("field", { var: k }, xml("value", {}, v))));
-}
-
 const registerIq = (username: string, password: string): Element =>
-  xml("iq", { type: "set", to: GW }, xml("query", { xmlns: NS_REGISTER }, form({ username, password })));
+  xml("iq", { type: "set", to: GW }, xml("query", { xmlns: NS_REGISTER }, submitForm({ username, password })));
 
 const commandIq = (to: string, node: string, attrs: Record<string, string> = {}, ...children: Element[]): Element =>
   xml("iq", { type: "set", to }, xml("command", { xmlns: NS_CMD, node, ...attrs }, ...children));
@@ -150,7 +147,7 @@ describe("security: users, forms, store and limits (test adapter, real Prosody)"
       const sessionid = started.getChild("command")!.attrs.sessionid!;
       expect(sessionid).toBeTruthy();
       await expect(
-        juliet.iq(commandIq(GW, "register", { sessionid, action: "complete" }, form({ username: "hijacked", password: "juliet-owns-you" }))),
+        juliet.iq(commandIq(GW, "register", { sessionid, action: "complete" }, submitForm({ username: "hijacked", password: "juliet-owns-you" }))),
       ).rejects.toMatchObject({ condition: "bad-request" });
       expect((await gateway.store.registrations.get("romeo@localhost", "test"))?.username).toBe("romeo-net");
       // The attempt did not consume romeo's session: he can still cancel it himself.
@@ -231,7 +228,7 @@ describe("security: users, forms, store and limits (test adapter, real Prosody)"
     // Per-service settings (XEP-0050 configure on the service JID): the server password is kept, never shown.
     const first = await romeo.iq(commandIq(`net@${GW}`, "configure", { action: "execute" }));
     await romeo.iq(
-      commandIq(`net@${GW}`, "configure", { sessionid: first.getChild("command")!.attrs.sessionid!, action: "complete" }, form({ nick: "romeo", password: "server-pass-42" })),
+      commandIq(`net@${GW}`, "configure", { sessionid: first.getChild("command")!.attrs.sessionid!, action: "complete" }, submitForm({ nick: "romeo", password: "server-pass-42" })),
     );
     const again = await romeo.iq(commandIq(`net@${GW}`, "configure", { action: "execute" }));
     const cfgForm = again.getChild("command")!.getChild("x", NS_DATA);
@@ -251,7 +248,7 @@ describe("security: users, forms, store and limits (test adapter, real Prosody)"
     await paris.send(xml("message", { to: `#verona@${GW}`, type: "groupchat", id: "p-1" }, xml("body", {}, "hello verona")));
     await paris.waitFor((s) => s.name === "message" && s.attrs.id === "p-1");
     const start = await paris.iq(commandIq(`net@${GW}`, "configure", { action: "execute" }));
-    await paris.iq(commandIq(`net@${GW}`, "configure", { sessionid: start.getChild("command")!.attrs.sessionid!, action: "complete" }, form({ nick: "paris", password: "srv" })));
+    await paris.iq(commandIq(`net@${GW}`, "configure", { sessionid: start.getChild("command")!.attrs.sessionid!, action: "complete" }, submitForm({ nick: "paris", password: "srv" })));
 
     // The id map is checked from the outside: a reaction to p-1 works only while the gateway knows p-1.
     const react = (id: string): Element =>

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { crc32, deflateSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { submitForm } from "../support/stanzas.ts";
 import { xml } from "@xmpp/client";
 import type { Element } from "@xmpp/xml";
 import { createTelegramAdapter } from "../../adapters/telegram/index.ts";
@@ -58,10 +59,6 @@ function png(width: number, height: number): Buffer {
     chunk("IDAT", deflateSync(Buffer.concat(Array.from({ length: height }, () => row)))),
     chunk("IEND", Buffer.alloc(0)),
   ]);
-}
-
-function form(values: Record<string, string>): Element {
-  return xml("x", { xmlns: NS_DATA, type: "submit" }, ...Object.entries(values).map(([k, v]) => xml("field", { var: k }, xml("value", {}, v))));
 }
 
 const isMessage = (s: Element, from: string, body?: string): boolean =>
@@ -139,12 +136,12 @@ describe("Telegram adapter on a real Prosody", () => {
     expect(fields.filter((f) => f.attrs.var !== "FORM_TYPE").map((f) => [f.attrs.var, f.attrs.type])).toEqual([["token", "text-private"]]);
 
     const wrong = await romeo
-      .iq(xml("iq", { type: "set", to: GW }, xml("query", { xmlns: NS_REGISTER }, form({ token: "5550001:AAwrong" }))))
+      .iq(xml("iq", { type: "set", to: GW }, xml("query", { xmlns: NS_REGISTER }, submitForm({ token: "5550001:AAwrong" }))))
       .catch((err: { condition?: string; element?: Element }) => err);
     expect(wrong).toMatchObject({ condition: "not-acceptable" });
     expect((wrong as { element: Element }).element.getChildText("text")).toMatch(/^Telegram refused this bot token/);
 
-    await romeo.iq(xml("iq", { type: "set", to: GW }, xml("query", { xmlns: NS_REGISTER }, form({ token: TOKEN }))));
+    await romeo.iq(xml("iq", { type: "set", to: GW }, xml("query", { xmlns: NS_REGISTER }, submitForm({ token: TOKEN }))));
     await romeo.waitFor((s) => s.name === "presence" && s.attrs.type === "subscribe" && s.attrs.from === GW);
     await romeo.send(xml("presence", { to: GW, type: "subscribed" }));
     await comeOnline();
