@@ -29,6 +29,9 @@ import { SessionManager } from "./sessions.ts";
 import { openStore, type Store } from "./store/index.ts";
 import { dispatch, replyWithError } from "./xmpp/dispatch.ts";
 
+/** A session of a network without registration closes after this long unused (no room, not online). */
+const SESSION_IDLE_MS = 15 * 60_000;
+
 export type AdapterFactory = (options: Record<string, unknown>, deps: { log: Logger }) => Adapter | Promise<Adapter>;
 
 export interface GatewayOptions {
@@ -123,6 +126,16 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     networks.set(key, createNetwork(key, netConfig, adapter, { config, store, access, log, fetch, media, archive, peers: () => [...networks.values()] }));
   }
   for (const net of networks.values()) net.link.start();
+  // Sessions of networks without registration (IRC) end when unused: no room, not online, idle.
+  const idleTimer = setInterval(() => {
+    for (const net of networks.values()) {
+      net.sessions.closeIdle(SESSION_IDLE_MS).then(
+        (n) => n > 0 && net.log.info({ closed: n }, "idle sessions closed"),
+        (err: unknown) => net.log.warn({ err }, "closing idle sessions failed"),
+      );
+    }
+  }, 60_000);
+  idleTimer.unref();
   log.info({ networks: [...networks.keys()] }, "Estuary started");
 
   let stopping: Promise<void> | undefined;
@@ -140,6 +153,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     },
     stop() {
       stopping ??= (async () => {
+        clearInterval(idleTimer);
         await bridges?.stop();
         await Promise.all([...networks.values()].map((net) => stopNetwork(net)));
         await http?.close();

@@ -15,6 +15,8 @@ import type { LegacyEvent, SessionState } from "./model.ts";
 import type { Network } from "./network.ts";
 
 interface Entry {
+  /** Last time the user or the network did something in this session (ms). */
+  lastActive: number;
   session?: AdapterSession;
   opening?: Promise<AdapterSession>;
   abort: AbortController;
@@ -61,7 +63,7 @@ export class SessionManager {
       throw fail("registration-required", `Register with ${net.domain} first (${net.adapter.displayName} account needed)`);
     }
     const abort = new AbortController();
-    const entry: Entry = { abort, state: "connecting" };
+    const entry: Entry = { abort, state: "connecting", lastActive: Date.now() };
     const ctx: SessionContext = {
       user,
       registration: registration ?? {},
@@ -71,7 +73,7 @@ export class SessionManager {
         if (event.type === "status") {
           entry.state = event.state;
           entry.stateText = event.text;
-        }
+        } else entry.lastActive = Date.now();
         this.onEvent(user, event);
       },
       log: net.log.child({ session: net.name }),
@@ -115,6 +117,28 @@ export class SessionManager {
 
   async closeAll(reason?: string): Promise<void> {
     await Promise.all([...this.entries.keys()].map((u) => this.close(u, reason)));
+  }
+
+  /** Marks the user's session as in use (a stanza from them). */
+  touch(user: string): void {
+    const e = this.entries.get(user);
+    if (e) e.lastActive = Date.now();
+  }
+
+  /**
+   * Closes sessions nobody uses any more: on networks usable without
+   * registration (IRC) nothing else ends them, and they would pile up to
+   * `limits.maxUsers`. A session stays while the user is in a room, is online
+   * to the gateway, or anything happened in it within `idleMs`.
+   */
+  async closeIdle(idleMs: number, now = Date.now()): Promise<number> {
+    const net = this.net();
+    if (net.adapter.registration.required) return 0;
+    const idle = [...this.entries].filter(
+      ([user, e]) => e.session && now - e.lastActive >= idleMs && !this.isOnline(user) && net.rooms.list(user).length === 0,
+    );
+    for (const [user] of idle) await this.close(user, "Idle");
+    return idle.length;
   }
 
   /** Records an available presence from a resource; true when the user just came online. */

@@ -67,6 +67,7 @@ async function route(net: Network, stanza: Element): Promise<void> {
     throw fail("forbidden", net.access.isBanned(bare) ? "You are banned from this gateway" : net.access.refusal);
   }
   const from = { bare, full };
+  net.sessions.touch(bare);
   const to = { local: toJid.local, resource: toJid.resource };
   switch (stanza.name) {
     case "iq":

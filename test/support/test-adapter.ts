@@ -23,6 +23,8 @@ export interface SentRecord {
 
 export class TestNetwork {
   readonly sessions = new Map<string, SessionContext>();
+  /** false: usable without registering, like IRC. */
+  registrationRequired = true;
   readonly log: SentRecord[] = [];
   private nextId = 1;
   private waiters: { pred: (r: SentRecord) => boolean; resolve: (r: SentRecord) => void }[] = [];
@@ -69,7 +71,7 @@ export class TestNetwork {
       displayName: "Test network",
       capabilities: { rooms: true },
       registration: {
-        required: true,
+        required: net.registrationRequired,
         instructions: "Enter your test network username and password",
         fields: [
           { var: "username", label: "Username", type: "text-single", required: true },
