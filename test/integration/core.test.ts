@@ -10,6 +10,7 @@ import type { Element } from "@xmpp/xml";
 import { startProsody, type ProsodyHandle } from "../support/prosody.ts";
 import { connectClient, type TestClient } from "../support/xmpp-client.ts";
 import { startTestGateway } from "../support/gateway.ts";
+import { waitFor } from "../support/wait.ts";
 import { TestNetwork } from "../support/test-adapter.ts";
 import type { Gateway } from "../../core/gateway.ts";
 
@@ -241,6 +242,20 @@ describe("core gateway on a real Prosody", () => {
       juliet.iq(xml("iq", { type: "set", to: GW }, xml("command", { xmlns: "http://jabber.org/protocol/commands", node: "admin/stats", action: "execute" }))),
     ).rejects.toMatchObject({ condition: "forbidden" });
     gateway.reload(gateway.config);
+  });
+
+  it("lets an admin disconnect a user: their session closes, their registration stays", async () => {
+    const NS_CMD = "http://jabber.org/protocol/commands";
+    expect(net.sessions.has("romeo@localhost")).toBe(true);
+    const first = await juliet.iq(xml("iq", { type: "set", to: GW }, xml("command", { xmlns: NS_CMD, node: "admin/disconnect", action: "execute" })));
+    const sid = first.getChild("command")!.attrs.sessionid;
+    const done = await juliet.iq(xml("iq", { type: "set", to: GW }, xml("command", { xmlns: NS_CMD, node: "admin/disconnect", sessionid: sid }, submitForm({ jid: "romeo@localhost" }))));
+    expect(done.getChild("command")?.getChildText("note")).toMatch(/disconnected/);
+    expect(net.sessions.has("romeo@localhost")).toBe(false);
+    expect(await gateway.store.registrations.get("romeo@localhost", "test")).toBeDefined();
+    // Coming online again logs the user back in.
+    await romeo.send(xml("presence", { to: GW }));
+    await waitFor(() => net.sessions.get("romeo@localhost"), { what: "romeo back" });
   });
 
   it("unregisters: the session closes and the registration is gone", async () => {

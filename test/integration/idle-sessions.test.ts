@@ -22,8 +22,19 @@ describe("idle sessions", () => {
   let romeo: TestClient;
 
   beforeAll(async () => {
-    prosody = await startProsody({ components: [{ domain: GW, secret: "s" }], users: [{ username: "romeo", password: "pw" }] });
-    gateway = await startTestGateway({ xmppPort: prosody.componentPort, networks: { test: { domain: GW, secret: "s" } }, adapters: { test: () => net.adapter() } });
+    prosody = await startProsody({
+      components: [{ domain: GW, secret: "s" }],
+      users: [
+        { username: "romeo", password: "pw" },
+        { username: "juliet", password: "pw" },
+      ],
+    });
+    gateway = await startTestGateway({
+      xmppPort: prosody.componentPort,
+      networks: { test: { domain: GW, secret: "s" } },
+      adapters: { test: () => net.adapter() },
+      limits: { maxUsers: 1 },
+    });
     romeo = await connectClient(prosody, "romeo", "pw");
   });
 
@@ -49,5 +60,23 @@ describe("idle sessions", () => {
     await romeo.send(xml("presence", { to: `#hall@${GW}/romeo`, type: "unavailable" }));
     await net.waitForSent((r) => r.op === "leave");
     expect(await sessions.closeIdle(0)).toBe(1);
+  });
+
+  it("refuses a user beyond limits.maxUsers with a clear error, and serves them once a place is free", async () => {
+    const sessions = gateway.networks.get("test")!.sessions;
+    const juliet = await connectClient(prosody, "juliet", "pw");
+    try {
+      await romeo.send(xml("message", { to: `nurse@${GW}`, type: "chat" }, xml("body", {}, "first")));
+      await net.waitForSent((r) => r.op === "send" && r.user === "romeo@localhost");
+      await juliet.send(xml("message", { to: `nurse@${GW}`, type: "chat", id: "full" }, xml("body", {}, "me too")));
+      const refused = await juliet.waitFor((st) => st.attrs.id === "full");
+      expect(refused.attrs.type).toBe("error");
+      expect(refused.getChild("error")?.getChildText("text")).toMatch(/user limit/);
+      await sessions.closeIdle(0);
+      await juliet.send(xml("message", { to: `nurse@${GW}`, type: "chat", id: "later" }, xml("body", {}, "now?")));
+      await net.waitForSent((r) => r.op === "send" && r.user === "juliet@localhost");
+    } finally {
+      await juliet.stop();
+    }
   });
 });
