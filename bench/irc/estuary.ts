@@ -22,6 +22,8 @@ export interface EstuaryOptions {
   allow: string;
   /** Write a V8 CPU profile (node --cpu-prof) into `dir` on exit. */
   cpuProfile?: boolean;
+  /** Run with `--heapsnapshot-signal=SIGUSR2`: each SIGUSR2 writes a .heapsnapshot into `dir`. */
+  heapSnapshots?: boolean;
   logLevel?: string;
 }
 
@@ -57,6 +59,9 @@ log:
 export function startEstuary(o: EstuaryOptions): Tracked {
   const file = join(o.dir, "estuary.yaml");
   writeFileSync(file, estuaryConfig(o), { mode: 0o600 });
-  const flags = o.cpuProfile ? ["--cpu-prof", "--cpu-prof-dir", o.dir] : [];
+  const flags = [
+    ...(o.cpuProfile ? ["--cpu-prof", "--cpu-prof-dir", o.dir] : []),
+    ...(o.heapSnapshots ? ["--heapsnapshot-signal=SIGUSR2"] : []),
+  ];
   return spawnTracked(NODE, [...flags, join(ROOT, "bin/estuary.js"), "--config", file], { cwd: o.dir });
 }

@@ -8,7 +8,7 @@
  *        [--only estuary|biboumi] [--profile] [--keep-profile DIR]
  */
 import { execFileSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { availableParallelism, cpus, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -35,6 +35,8 @@ const { values: args } = parseArgs({
     only: { type: "string" },
     profile: { type: "boolean", default: false },
     "keep-profile": { type: "string" },
+    "heap-snapshots": { type: "string" },
+    "memory-only": { type: "boolean", default: false },
   },
 });
 
@@ -112,13 +114,19 @@ let ircPort = 0;
 let ircdPid = 0;
 
 /** Starts one instance of the gateway and waits until Prosody has accepted its component. */
-async function launch(kind: Kind, prosody: ProsodyHandle, ircd: InspircdHandle, profile: boolean): Promise<{ proc: Tracked; dir: string }> {
+async function launch(
+  kind: Kind,
+  prosody: ProsodyHandle,
+  ircd: InspircdHandle,
+  profile: boolean,
+  heapSnapshots = false,
+): Promise<{ proc: Tracked; dir: string }> {
   const domain = DOMAINS[kind];
   const dir = mkdtempSync(join(tmpdir(), `bench-irc-${kind}-`));
   const logFrom = prosody.logs().length;
   const proc =
     kind === "estuary"
-      ? startEstuary({ dir, domain, secret: SECRETS.estuary, componentPort: prosody.componentPort, ircPort: ircd.port, allow: prosody.domain, cpuProfile: profile })
+      ? startEstuary({ dir, domain, secret: SECRETS.estuary, componentPort: prosody.componentPort, ircPort: ircd.port, allow: prosody.domain, cpuProfile: profile, heapSnapshots })
       : startBiboumi({ dir, domain, secret: SECRETS.biboumi, componentPort: prosody.componentPort, admin: `admin@${prosody.domain}` });
   try {
     await componentUp(prosody, domain, logFrom, proc);
@@ -193,22 +201,56 @@ async function trafficPhase(kind: Kind, prosody: ProsodyHandle, ircd: InspircdHa
 }
 
 /**
+ * --heap-snapshots DIR: SIGUSR2 makes the Estuary child write a heap snapshot
+ * into its cwd (`dir`); waits until the file stops growing and the process
+ * answers again, then moves it to DIR/<label>.heapsnapshot. Taken after the
+ * RSS sample of the same step (writing a snapshot runs a full GC and grows RSS).
+ */
+async function heapSnapshot(proc: Tracked, dir: string, label: string): Promise<void> {
+  const out = args["heap-snapshots"];
+  if (!out) return;
+  const before = new Set(readdirSync(dir));
+  process.kill(proc.pid, "SIGUSR2");
+  const deadline = performance.now() + 120_000;
+  let file: string | undefined;
+  let size = -1;
+  for (;;) {
+    if (performance.now() > deadline) throw new Error(`no heap snapshot for ${label}`);
+    await sleep(500);
+    file ??= readdirSync(dir).find((f) => f.endsWith(".heapsnapshot") && !before.has(f));
+    if (!file) continue;
+    const now = statSync(join(dir, file)).size;
+    if (now > 0 && now === size) break;
+    size = now;
+  }
+  mkdirSync(resolve(out), { recursive: true });
+  const dest = join(resolve(out), `${label}.heapsnapshot`);
+  copyFileSync(join(dir, file), dest);
+  rmSync(join(dir, file));
+  log(`estuary: heap snapshot ${dest}`);
+}
+
+/**
  * Memory: a fresh instance; RSS at rest, with 50 joined users (each its own
  * IRC connection), then with --users users held for --hold seconds.
  */
 async function memoryPhase(kind: Kind, prosody: ProsodyHandle, ircd: InspircdHandle): Promise<Record<string, unknown>> {
   log(`${kind}: starting (memory)`);
-  const { proc, dir } = await launch(kind, prosody, ircd, false);
+  const snapshots = kind === "estuary" && args["heap-snapshots"] !== undefined;
+  const { proc, dir } = await launch(kind, prosody, ircd, false, snapshots);
+  const snap = (label: string): Promise<void> => (snapshots ? heapSnapshot(proc, dir, label) : Promise.resolve());
   const clients: TestClient[] = [];
   try {
     await sleep(2000);
     const rssRest = rssKiB(proc.pid);
     log(`${kind}: at rest ${mb(rssRest)} MiB; ${RSS_USERS} users joining (rooms of ${ROOM_SIZE})`);
+    await snap("rest");
     const join50 = await joinUsers(kind, prosody, clients, 0, RSS_USERS);
     await sleep(3000);
     const rss50 = rssKiB(proc.pid);
     const perUser = (rss50 - rssRest) / RSS_USERS;
     log(`${kind}:   ${mb(rss50)} MiB, ${round(perUser, 1)} KiB/user (joins took ${round(join50, 1)} s)`);
+    await snap(`users${RSS_USERS}`);
 
     let hold: Record<string, unknown> | undefined;
     if (USERS > RSS_USERS) {
@@ -239,6 +281,7 @@ async function memoryPhase(kind: Kind, prosody: ProsodyHandle, ircd: InspircdHan
         samples,
       };
       log(`${kind}:   ${USERS} users: ${mb(rssN)} MiB (${hold.perUserKiB} KiB/user), drift ${hold.slopeKiBPerMin} KiB/min over ${HOLD_S} s`);
+      await snap(`users${USERS}`);
     }
     await finish(kind, proc, clients, undefined, undefined, dir, false);
     return {
@@ -255,7 +298,7 @@ async function memoryPhase(kind: Kind, prosody: ProsodyHandle, ircd: InspircdHan
 }
 
 async function runGateway(kind: Kind, prosody: ProsodyHandle, ircd: InspircdHandle): Promise<Record<string, unknown>> {
-  const traffic = await trafficPhase(kind, prosody, ircd);
+  const traffic = args["memory-only"] ? {} : await trafficPhase(kind, prosody, ircd);
   const rss = await memoryPhase(kind, prosody, ircd);
   return { version: kind === "biboumi" ? "biboumi 9.0 (Debian)" : "estuary (this tree)", profiled: kind === "estuary" && args.profile === true, ...traffic, rss };
 }

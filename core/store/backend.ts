@@ -16,8 +16,9 @@
  * complete, escaped key names itself (keys.ts), identical on every backend.
  */
 import { createRequire } from "node:module";
-import KeyvPostgres from "@keyv/postgres";
-import KeyvRedis from "@keyv/redis";
+import { fileURLToPath } from "node:url";
+import type KeyvPostgresType from "@keyv/postgres";
+import type KeyvRedisType from "@keyv/redis";
 import { Keyv, type KeyvStoreAdapter } from "keyv";
 import { EstuaryError } from "../errors.ts";
 import type { Logger } from "../log.ts";
@@ -58,7 +59,24 @@ interface PgPool {
   on(event: "error", listener: (err: Error) => void): unknown;
   end(): Promise<void>;
 }
-const pg = createRequire(import.meta.url)("pg") as { Pool: new (options: { connectionString: string }) => PgPool };
+
+/**
+ * The Redis and Postgres modules are loaded only when a store URL asks for
+ * them: @keyv/redis alone (with the redis client) adds ~15 MiB of RSS to a
+ * process that uses SQLite (bench/irc, RSS at rest). createBackend is
+ * synchronous, so they come through require() of their ESM entry points
+ * (Node ≥ 22.12 loads ES modules synchronously in require, into the same
+ * module map as import): the very classes a static import would give, not
+ * the CommonJS builds their "exports" offer to require (two copies of keyv).
+ */
+const requireLazy = createRequire(import.meta.url);
+function requireEsm<T>(specifier: string): T {
+  return (requireLazy(fileURLToPath(import.meta.resolve(specifier))) as { default: T }).default;
+}
+const loadRedis = (): typeof KeyvRedisType => requireEsm<typeof KeyvRedisType>("@keyv/redis");
+const loadPostgres = (): typeof KeyvPostgresType => requireEsm<typeof KeyvPostgresType>("@keyv/postgres");
+const loadPg = (): { Pool: new (options: { connectionString: string }) => PgPool } =>
+  requireLazy("pg") as { Pool: new (options: { connectionString: string }) => PgPool };
 
 /**
  * @keyv/postgres with a pool of its own. The stock adapter keeps one
@@ -70,7 +88,9 @@ const pg = createRequire(import.meta.url)("pg") as { Pool: new (options: { conne
  * every adapter on the same URI, so closing one store ended the others' pool.
  * Overriding connect() (the constructor's only way to the pool) fixes both.
  */
-function ownPoolPostgres(url: string, log: Logger | undefined): KeyvPostgres {
+function ownPoolPostgres(url: string, log: Logger | undefined): KeyvPostgresType {
+  const KeyvPostgres = loadPostgres();
+  const pg = loadPg();
   let pool: PgPool | undefined;
   class OwnPoolPostgres extends KeyvPostgres {
     override async connect(): Promise<(sql: string, values?: unknown[]) => Promise<unknown[]>> {
@@ -136,6 +156,7 @@ export function createBackend(url: string, options: BackendOptions = {}): Backen
       };
     }
     case "redis": {
+      const KeyvRedis = loadRedis();
       const adapter = new KeyvRedis<string>(location.url, { throwOnErrors: true, connectionTimeout: 10_000 });
       // Id map entries and TTL'd scoped keys expire by Redis' own TTL; no prefix deletion,
       // which on Redis would mean a SCAN over the whole keyspace.
