@@ -12,6 +12,7 @@
 import type { Logger } from "pino";
 import type { AdapterSession, SessionContext } from "../adapter.ts";
 import { asEstuaryError } from "../errors.ts";
+import { toPlain } from "../format/model.ts";
 import type { ChatRef, LegacyEvent, OutgoingMessage, RichText, RoomId } from "../model.ts";
 import type { Network } from "../network.ts";
 import type { LegName } from "./config.ts";
@@ -21,12 +22,12 @@ import { bridgeMetrics } from "./metrics.ts";
 import type { Delivery, InboundSink, Leg, LegIds } from "./types.ts";
 
 /** What each network can express natively; the rest gets format.ts fallbacks. */
-const NATIVE: Record<string, { edits: boolean; replies: boolean; retract: boolean; reactions: boolean }> = {
-  irc: { edits: false, replies: false, retract: false, reactions: false },
-  matrix: { edits: true, replies: true, retract: true, reactions: true },
-  telegram: { edits: true, replies: true, retract: true, reactions: true },
+const NATIVE: Record<string, { edits: boolean; replies: boolean; retract: boolean; reactions: boolean; files: boolean }> = {
+  irc: { edits: false, replies: false, retract: false, reactions: false, files: false },
+  matrix: { edits: true, replies: true, retract: true, reactions: true, files: true },
+  telegram: { edits: true, replies: true, retract: true, reactions: true, files: true },
 };
-const NONE = { edits: false, replies: false, retract: false, reactions: false };
+const NONE = { edits: false, replies: false, retract: false, reactions: false, files: false };
 
 export interface AdapterLegOptions {
   name: LegName;
@@ -187,7 +188,13 @@ export class AdapterLeg implements Leg {
           replyTo = this.#native.replies ? await ids.idFor(d.replyTo.canon) : undefined;
           if (replyTo === undefined && d.replyTo.nick) text = replyFallback(text, d.replyTo.nick, noPing);
         }
-        const out: OutgoingMessage = { text: withPrefix(text, prefix), ...(replyTo ? { replyTo } : {}), ...(d.attachments ? { attachments: d.attachments } : {}) };
+        let attachments = d.attachments;
+        if (!this.#native.files && attachments?.length && toPlain(text).trim() === "") {
+          // A file alone, on a leg without files (IRC): its URL on the sender's line, not a bare prefix line then the URL.
+          text = { blocks: attachments.map((a) => ({ type: "line" as const, children: [{ type: "text" as const, text: a.url }] })) };
+          attachments = undefined;
+        }
+        const out: OutgoingMessage = { text: withPrefix(text, prefix), ...(replyTo ? { replyTo } : {}), ...(attachments ? { attachments } : {}) };
         const res = await session.sendMessage(this.#chat, out);
         if (res.id) await ids.link(res.id, d.canon);
         return;

@@ -43,6 +43,9 @@ const MUC_USER = "http://jabber.org/protocol/muc#user";
 const NS_REPLACE = "urn:xmpp:message-correct:0";
 const NS_REPLY = "urn:xmpp:reply:0";
 const NS_SID = "urn:xmpp:sid:0";
+const NS_RETRACT = "urn:xmpp:message-retract:1";
+const NS_REACTIONS = "urn:xmpp:reactions:0";
+const NS_OOB = "jabber:x:oob";
 
 const codes = (p: Element): string[] => (p.getChild("x", MUC_USER)?.getChildren("status") ?? []).map((s) => s.attrs.code ?? "");
 
@@ -56,6 +59,7 @@ describe("a bridge over a MUC, an IRC channel and a Matrix room", () => {
   let alice: TestClient;
   let bob: IrcRemote;
   let carol: string;
+  let erin: string;
   let relayUser: string;
   let mxRoom: string;
   /** Every stanza Alice received (the inbox is consumed by waitFor; this is not). */
@@ -81,6 +85,8 @@ describe("a bridge over a MUC, an IRC channel and a Matrix room", () => {
       },
       adapters: { matrix: createMatrixAdapter },
       storeUrl: `sqlite:${join(dir, "estuary.sqlite")}`,
+      // Media from Matrix is republished here for the other legs (attachments cross as URLs).
+      http: { host: "127.0.0.1", port: 0, mediaDir: join(dir, "media") },
     });
     const token = hs.loginAs(relayUser, "BRIDGE").accessToken;
     const config: Config = {
@@ -91,6 +97,8 @@ describe("a bridge over a MUC, an IRC channel and a Matrix room", () => {
           xmpp: { room: ROOM },
           irc: { server: SERVER, channel: "#bridge", nick: "lobbybridge" },
           matrix: { homeserver: hs.url, userId: relayUser, accessToken: token, room: "#bridge:hs.test" },
+          // Join/part lines on IRC only: Matrix and XMPP must not get them.
+          joinPartRelay: { irc: true },
         },
       ]),
     };
@@ -115,6 +123,7 @@ describe("a bridge over a MUC, an IRC channel and a Matrix room", () => {
     hs = await TestHomeserver.start({ serverName: "hs.test" });
     carol = hs.addUser({ localpart: "carol", password: "pw", displayname: "Carol" });
     relayUser = hs.addUser({ localpart: "lobbybridge", password: "pw", displayname: "lobbybridge" });
+    erin = hs.addUser({ localpart: "erin", password: "pw", displayname: "Erin" });
     mxRoom = hs.createRoom(carol, { name: "Bridge", room_alias_name: "bridge", preset: "public_chat" });
     [prosody, ircd] = await Promise.all([
       startProsody({
@@ -123,7 +132,10 @@ describe("a bridge over a MUC, an IRC channel and a Matrix room", () => {
           { domain: "irc.localhost", secret: "irc-secret" },
           { domain: "matrix.localhost", secret: "mx-secret" },
         ],
-        users: [{ username: "alice", password: "pw" }],
+        users: [
+          { username: "alice", password: "pw" },
+          { username: "dora", password: "pw" },
+        ],
       }),
       startInspircd(),
     ]);
@@ -294,6 +306,113 @@ describe("a bridge over a MUC, an IRC channel and a Matrix room", () => {
     expect(xmppCopies("hey from matrix")).toHaveLength(1);
     // Bob reconnected after the IRC restart: anything from before it on his new connection would be a replay.
     expect(ircCopies("<Carol> hey from matrix")).toHaveLength(0);
+  });
+
+  /** What XEP-0461/0424/0444 name in a MUC: the room's stanza-id when it assigns one, else the id attribute. */
+  const refOf = (s: Element) => s.getChild("stanza-id", NS_SID)?.attrs.id ?? s.attrs.id ?? "";
+
+  it("retractions cross: Matrix → XMPP as XEP-0424 from the puppet, → IRC as a line; XMPP → Matrix as a redaction", async () => {
+    const ev = hs.asUser(carol).send(mxRoom, { msgtype: "m.text", body: "oops from matrix" });
+    const onXmpp = await alice.waitFor((s) => fromRoom(s, "Carol", "oops from matrix"), 10_000);
+    await waitIrc("<Carol> oops from matrix");
+    hs.asUser(carol).redact(mxRoom, ev);
+    const retract = await alice.waitFor((s) => s.attrs.from === `${ROOM}/Carol` && s.getChild("retract", NS_RETRACT) !== undefined, 10_000);
+    expect(retract.getChild("retract", NS_RETRACT)?.attrs.id).toBe(refOf(onXmpp));
+    await waitIrc("* <Carol> deleted a message");
+
+    await alice.send(xml("message", { to: ROOM, type: "groupchat", id: "alice-oops" }, xml("body", {}, "oops from xmpp")));
+    const own = await alice.waitFor((s) => fromRoom(s, "alice", "oops from xmpp"), 10_000);
+    const relayed = await waitMx("alice: oops from xmpp");
+    await waitIrc("<alice> oops from xmpp");
+    await alice.send(
+      xml(
+        "message",
+        { to: ROOM, type: "groupchat", id: "alice-oops-retract" },
+        xml("retract", { xmlns: NS_RETRACT, id: refOf(own) }),
+        xml("fallback", { xmlns: "urn:xmpp:fallback:0", for: NS_RETRACT }),
+        xml("body", {}, "/me retracted a message"),
+      ),
+    );
+    const redaction = await hs.waitForEvent(mxRoom, (e) => e.type === "m.room.redaction" && (e.redacts ?? (e.content as Json).redacts) === relayed.event_id, 10_000);
+    expect(redaction.sender).toBe(relayUser);
+    await waitIrc("* <alice> deleted a message");
+    // The fallback body is not relayed as a message of its own.
+    expect(mxCopies("alice: retracted a message")).toHaveLength(0);
+  });
+
+  it("reactions cross: Matrix → XMPP as XEP-0444 from the puppet, → IRC as a line; XMPP → Matrix as m.reaction", async () => {
+    await alice.send(xml("message", { to: ROOM, type: "groupchat", id: "alice-r" }, xml("body", {}, "react to me")));
+    const own = await alice.waitFor((s) => fromRoom(s, "alice", "react to me"), 10_000);
+    const relayed = await waitMx("alice: react to me");
+    hs.asUser(carol).react(mxRoom, relayed.event_id as string, "👍");
+    const r = await alice.waitFor((s) => s.attrs.from === `${ROOM}/Carol` && s.getChild("reactions", NS_REACTIONS) !== undefined, 10_000);
+    expect(r.getChild("reactions", NS_REACTIONS)?.attrs.id).toBe(refOf(own));
+    expect(r.getChild("reactions", NS_REACTIONS)?.getChildren("reaction").map((x) => x.getText())).toEqual(["👍"]);
+    await waitIrc("* Carol reacted 👍 to “alice's message”");
+
+    const ev = hs.asUser(carol).send(mxRoom, { msgtype: "m.text", body: "react to me too" });
+    const onXmpp = await alice.waitFor((s) => fromRoom(s, "Carol", "react to me too"), 10_000);
+    await alice.send(xml("message", { to: ROOM, type: "groupchat", id: "alice-react" }, xml("reactions", { xmlns: NS_REACTIONS, id: refOf(onXmpp) }, xml("reaction", {}, "🎉"))));
+    const mr = await hs.waitForEvent(mxRoom, (e) => e.type === "m.reaction" && e.sender === relayUser, 10_000);
+    expect((mr.content as Json)["m.relates_to"]).toEqual({ rel_type: "m.annotation", event_id: ev, key: "🎉" });
+    await waitIrc("* alice reacted 🎉 to “Carol's message”");
+  });
+
+  it("join and part lines reach IRC, where they are enabled, and neither Matrix nor XMPP", async () => {
+    const dora = await connectClient(prosody, "dora", "pw");
+    try {
+      await dora.send(xml("presence", { to: `${ROOM}/dora` }, xml("x", { xmlns: MUC })));
+      await dora.waitFor((s) => s.name === "presence" && s.attrs.from === `${ROOM}/dora` && codes(s).includes("110"), 10_000);
+      await waitIrc("* dora joined on xmpp");
+      hs.asUser(erin).join(mxRoom);
+      await waitIrc("* Erin joined on matrix");
+      await dora.send(xml("presence", { to: `${ROOM}/dora`, type: "unavailable" }));
+      await waitIrc("* dora left on xmpp");
+      hs.asUser(erin).leave(mxRoom);
+      await waitIrc("* Erin left on matrix");
+    } finally {
+      await dora.stop();
+    }
+    // Sentinel: each leg's deliveries are serial, so once this reached Matrix and XMPP, so would have the lines above.
+    bob.send("PRIVMSG #bridge :after the joins");
+    await waitMx("bob: after the joins");
+    await alice.waitFor((s) => fromRoom(s, "bob", "after the joins"), 10_000);
+    expect(hs.events(mxRoom).filter((e) => /(joined|left) on /.test(String((e.content as Json).body ?? "")))).toEqual([]);
+    expect(seen.filter((s) => s.name === "message" && /(joined|left) on /.test(s.getChildText("body") ?? "")).map(String)).toEqual([]);
+  });
+
+  it("a Matrix image crosses as a URL: on its sender's line on IRC, as OOB (XEP-0066) on XMPP, served by the gateway", async () => {
+    const bytes = Buffer.from("\x89PNG\r\n\x1a\nnot really an image");
+    const up = await fetch(`${hs.url}/_matrix/media/v3/upload?filename=cat.png`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${hs.loginAs(carol).accessToken}`, "content-type": "image/png" },
+      body: bytes,
+    });
+    const mxc = ((await up.json()) as { content_uri: string }).content_uri;
+    hs.asUser(carol).send(mxRoom, { msgtype: "m.image", body: "cat.png", url: mxc, info: { mimetype: "image/png", size: bytes.length } });
+    const onXmpp = await alice.waitFor((s) => s.attrs.from === `${ROOM}/Carol` && s.getChild("x", NS_OOB) !== undefined, 15_000);
+    const url = onXmpp.getChild("x", NS_OOB)!.getChildText("url")!;
+    expect(url.startsWith(gateway.httpUrl!)).toBe(true);
+    expect(onXmpp.getChildText("body")).toBe(url);
+    await waitIrc(`<Carol> ${url}`);
+    const res = await fetch(url);
+    expect(res.status).toBe(200);
+    expect(Buffer.from(await res.arrayBuffer())).toEqual(bytes);
+  });
+
+  it("the XMPP server restarts: the relay rejoins by itself, the puppets when they next speak", async () => {
+    await prosody.restart();
+    alice = await connectClient(prosody, "alice", "pw");
+    alice.xmpp.on("stanza", (s: Element) => seen.push(s));
+    await alice.send(xml("presence", { to: `${ROOM}/alice` }, xml("x", { xmlns: MUC })));
+    await alice.waitFor((s) => s.name === "presence" && s.attrs.from === `${ROOM}/alice` && codes(s).includes("110"), 10_000);
+    await alice.waitFor((s) => s.name === "presence" && s.attrs.from === `${ROOM}/relay` && s.attrs.type === undefined, 20_000);
+    bob.send("PRIVMSG #bridge :irc after the xmpp restart");
+    await alice.waitFor((s) => fromRoom(s, "bob", "irc after the xmpp restart"), 15_000);
+    hs.asUser(carol).send(mxRoom, { msgtype: "m.text", body: "matrix after the xmpp restart" });
+    await alice.waitFor((s) => fromRoom(s, "Carol", "matrix after the xmpp restart"), 15_000);
+    await alice.send(xml("message", { to: ROOM, type: "groupchat", id: "after-restart" }, xml("body", {}, "xmpp after the restart")));
+    await Promise.all([waitIrc("<alice> xmpp after the restart"), waitMx("alice: xmpp after the restart")]);
   });
 });
 
