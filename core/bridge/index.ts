@@ -81,7 +81,8 @@
  * bridges can be paused (kept across restarts) but only removed from the file.
  *
  * ## Not done
- * Attachments travel as URLs. A puppet message the MUC refuses after it was
+ * Attachments travel as URLs (the gateway's HTTP listener republishes
+ * network media; on IRC a file alone reads `<carol> URL`). A puppet message the MUC refuses after it was
  * sent (error bounce) is logged and the puppet rejoins, but that message is
  * not re-sent. Reactions from several people of one leg share the relay
  * account's reaction set on Matrix/Telegram.

@@ -91,8 +91,10 @@ export class BridgeManager {
             this.#log.error({ error: parsed.error.message }, "a stored run-time bridge no longer validates; ignored");
             continue;
           }
-          if (this.#entries.has(parsed.data.name)) {
-            this.#log.warn({ bridge: parsed.data.name }, "a run-time bridge has the name of a config-file bridge; the config file's wins");
+          const existing = this.#entries.get(parsed.data.name);
+          if (existing) {
+            // A runtime entry here was created by a command that came before start(): the same bridge.
+            if (existing.source === "config") this.#log.warn({ bridge: parsed.data.name }, "a run-time bridge has the name of a config-file bridge; the config file's wins");
             continue;
           }
           this.#entries.set(parsed.data.name, { def: parsed.data, source: "runtime", paused: parsed.data.paused });
