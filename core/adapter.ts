@@ -126,7 +126,7 @@ export interface AdapterSession {
   markRead?(chat: ChatRef, id: MessageId): Promise<void>;
   setPresence?(show: Show, status?: string): Promise<void>;
   /** Name/info of a contact for vCard and disco. */
-  contactInfo?(contact: ContactId): Promise<{ name?: string; avatarUrl?: string } | undefined>;
+  contactInfo?(contact: ContactId): Promise<{ name?: string; avatarUrl?: string; avatar?: { data: Uint8Array; mediaType: string } } | undefined>;
 }
 
 export interface Adapter {

@@ -53,6 +53,9 @@ function normaliseEmoji(e: string): string {
   return e.replace(/\uFE0F/g, "");
 }
 
+/** Largest avatar put inline in a vCard (XEP-0153 advises small images). */
+const AVATAR_MAX_BYTES = 256 * 1024;
+
 export class TelegramSession implements AdapterSession {
   readonly api: Api;
   private readonly ctx: SessionContext;
@@ -329,14 +332,33 @@ export class TelegramSession implements AdapterSession {
     }
   }
 
-  async contactInfo(contact: ContactId): Promise<{ name?: string } | undefined> {
+  async contactInfo(contact: ContactId): Promise<{ name?: string; avatar?: { data: Uint8Array; mediaType: string } } | undefined> {
     const userId = parseContact(contact);
     if (userId === undefined) return undefined;
     try {
       const chat = await this.api.getChat(userId, grammySignal(this.abort.signal));
-      return chat.type === "private" ? { name: displayName({ id: userId, first_name: chat.first_name ?? "", last_name: chat.last_name, username: chat.username }) } : undefined;
+      if (chat.type !== "private") return undefined;
+      const name = displayName({ id: userId, first_name: chat.first_name ?? "", last_name: chat.last_name, username: chat.username });
+      const avatar = await this.avatarOf(userId).catch(() => undefined);
+      return { name, ...(avatar ? { avatar } : {}) };
     } catch {
       return undefined;
     }
+  }
+
+  /** The user's current profile photo, smallest size (an avatar), when the Bot API shows one. */
+  private async avatarOf(userId: number): Promise<{ data: Uint8Array; mediaType: string } | undefined> {
+    const photos = await this.api.getUserProfilePhotos(userId, { limit: 1 }, grammySignal(this.abort.signal));
+    const sizes = photos.photos[0];
+    const smallest = sizes?.[0];
+    if (!smallest || (smallest.file_size ?? 0) > AVATAR_MAX_BYTES) return undefined;
+    const file = await this.api.getFile(smallest.file_id, grammySignal(this.abort.signal));
+    if (!file.file_path) return undefined;
+    const res = await fetch(`${this.apiRoot}/file/bot${this.bot.token}/${file.file_path}`, { signal: AbortSignal.any([this.abort.signal, AbortSignal.timeout(30_000)]) });
+    if (!res.ok) return undefined;
+    const data = new Uint8Array(await res.arrayBuffer());
+    if (data.byteLength > AVATAR_MAX_BYTES) return undefined;
+    // Telegram profile photos are JPEG.
+    return { data, mediaType: "image/jpeg" };
   }
 }

@@ -14,5 +14,13 @@ export async function vcardGet(net: Network, user: string, local: string | undef
   const session = net.sessions.peek(user);
   const info = session?.contactInfo ? await session.contactInfo(address.contact).catch(() => undefined) : undefined;
   const name = info?.name;
-  return xml("vCard", { xmlns: NS.vcard }, name ? xml("FN", {}, name) : undefined, name ? xml("NICKNAME", {}, name) : undefined);
+  const avatar = info?.avatar;
+  return xml(
+    "vCard",
+    { xmlns: NS.vcard },
+    name ? xml("FN", {}, name) : undefined,
+    name ? xml("NICKNAME", {}, name) : undefined,
+    // XEP-0054 §3: the photo inline, base64; clients show it as the contact's avatar.
+    avatar ? xml("PHOTO", {}, xml("TYPE", {}, avatar.mediaType), xml("BINVAL", {}, Buffer.from(avatar.data).toString("base64"))) : undefined,
+  );
 }

@@ -166,6 +166,15 @@ describe("Telegram adapter on a real Prosody", () => {
     expect(aliceFirst.getChildText("body")).toBe("Hello *🐇* _Romeo_, see `code`");
   });
 
+  it("gives the contact's name and profile photo in its vCard", async () => {
+    const png = Buffer.from("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d4944415478da63f8ffff3f0005fe02fea7d6a4c60000000049454e44ae426082", "hex");
+    fake.setProfilePhoto(ALICE, png);
+    const res = await romeo.iq(xml("iq", { type: "get", to: alice }, xml("vCard", { xmlns: "vcard-temp" })));
+    const vcard = res.getChild("vCard", "vcard-temp")!;
+    expect(vcard.getChildText("FN")).toBe("Alice Liddell");
+    expect(Buffer.from(vcard.getChild("PHOTO")!.getChildText("BINVAL")!, "base64")).toEqual(png);
+  });
+
   let romeoReply: { xmppId: string; tgId: number };
   it("sends the user's reply with entities (not markup) and reply_parameters", async () => {
     await romeo.send(

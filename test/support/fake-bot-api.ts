@@ -154,6 +154,12 @@ export class FakeBotApi {
     return user;
   }
 
+  /** Sets a user's profile photo (what getUserProfilePhotos returns first). */
+  setProfilePhoto(userId: number, bytes: Uint8Array): void {
+    const file = this.world.addFile("photo", bytes);
+    this.world.profilePhotos.set(userId, [file, ...(this.world.profilePhotos.get(userId) ?? [])]);
+  }
+
   /** A group (negative id). Members may include bots (by their id); everyone else must be added with addUser first. */
   addGroup(opts: { id: number; title: string; type: "group" | "supergroup"; is_forum?: boolean; members: GroupMember[] }): void {
     if (opts.id >= 0) throw new Error("FakeBotApi: group ids are negative");

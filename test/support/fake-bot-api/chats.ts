@@ -109,7 +109,14 @@ const getChatMemberCount: Handler = (call) => {
 const getUserProfilePhotos: Handler = (call) => {
   const userId = call.params.requireInt("user_id");
   if (!call.env.world.users.has(userId)) throw badRequest("user not found");
-  return { total_count: 0, photos: [] };
+  // https://core.telegram.org/bots/api#userprofilephotos: each photo is an array of PhotoSize.
+  const photos = call.env.world.profilePhotos.get(userId) ?? [];
+  const offset = call.params.int("offset") ?? 0;
+  const limit = call.params.int("limit") ?? 100;
+  const page = photos.slice(offset, offset + limit).map((f) => [
+    { file_id: f.file_id, file_unique_id: f.file_unique_id, file_size: f.bytes.byteLength, width: 160, height: 160 },
+  ]);
+  return { total_count: photos.length, photos: page };
 };
 
 /** https://core.telegram.org/bots/api#setchattitle: 1-128 characters, needs can_change_info. */

@@ -93,6 +93,8 @@ export class World {
   readonly users = new Map<number, User>();
   readonly chats = new Map<string, ChatState>();
   readonly files = new Map<string, StoredFile>();
+  /** Profile photos per user, newest first (getUserProfilePhotos). */
+  readonly profilePhotos = new Map<number, StoredFile[]>();
   readonly filesByPath = new Map<string, StoredFile>();
   private fileCounter = 0;
 
