@@ -115,7 +115,20 @@ export async function discoItems(net: Network, stanza: Element, user: string): P
   }
   if (node) throw fail("not-found", "Unknown node");
   if (to.includes("@")) return xml("query", { xmlns: NS.discoItems });
-  // The domain's items: the rooms the user is in (XEP-0045 §6.3 room listing, scoped to the asker).
-  const rooms = net.rooms.list(user).map((r) => xml("item", { jid: r.jid, name: r.room }));
-  return xml("query", { xmlns: NS.discoItems }, ...rooms);
+  // The domain's items (XEP-0045 §6.3 room listing, scoped to the asker): the rooms the user
+  // joined here, and the rooms their network account is in (Matrix joined rooms), so a client
+  // can offer them as bookmarks.
+  const items = new Map(net.rooms.list(user).map((r) => [r.jid, r.room]));
+  const session = net.sessions.peek(user);
+  if (session?.listRooms) {
+    try {
+      for (const r of await session.listRooms()) {
+        const jid = net.jidOf({ kind: "room", room: r.room });
+        if (!items.has(jid)) items.set(jid, r.name ?? r.room);
+      }
+    } catch (err) {
+      net.log.debug({ err }, "listing the network's rooms failed");
+    }
+  }
+  return xml("query", { xmlns: NS.discoItems }, ...[...items].map(([jid, name]) => xml("item", { jid, name })));
 }

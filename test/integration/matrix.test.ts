@@ -102,6 +102,15 @@ describe("Matrix adapter on a real Prosody and a test homeserver", () => {
     expect(hs.membership(lobby, me)).toBe("join");
   });
 
+  it("lists the account's Matrix rooms in the gateway's disco#items, as bookmark candidates", async () => {
+    const other = hs.createRoom(bob, { name: "Garden", preset: "public_chat" });
+    await hs.asUser(me).join(other);
+    const items = await romeo.iq(xml("iq", { type: "get", to: GW }, xml("query", { xmlns: "http://jabber.org/protocol/disco#items" })));
+    const listed = items.getChild("query")!.getChildren("item").map((i) => i.attrs.name);
+    expect(listed).toEqual(expect.arrayContaining(["Garden"]));
+    expect(items.getChild("query")!.getChildren("item").length).toBeGreaterThanOrEqual(2);
+  });
+
   let fromBob: Element;
   let romeoEventId: string;
 
