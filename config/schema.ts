@@ -216,6 +216,18 @@ const limits = z
   })
   .prefault({});
 
+/**
+ * Fetching attachments on users' behalf (XMPP file URLs to upload to a network).
+ * Private, loopback, link-local and metadata addresses are refused unless listed
+ * here (host names, or CIDRs such as 10.1.0.0/16 for an internal upload service).
+ */
+const fetchSection = z
+  .strictObject({
+    allowHosts: z.array(z.string().min(1)).default([]),
+    timeoutSeconds: int(1).default(30),
+  })
+  .prefault({});
+
 /** The message archive of gateway rooms (XEP-0313, join history); see core/history/archive.ts. */
 const history = z
   .strictObject({
@@ -253,6 +265,7 @@ export const configSchema = z.strictObject({
   networks,
   store,
   limits,
+  fetch: fetchSection,
   history,
   log,
   /** Optional listener for metrics, health and media; absent means no listener. */

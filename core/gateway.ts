@@ -96,7 +96,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   const access = createAccess(config.access.allow, config.access.admins, banned);
   const maxMediaBytes = config.http?.maxMediaBytes ?? 50 * 1024 * 1024;
   // Attachments are fetched on users' behalf with SSRF protection (core/http/safe-fetch.ts).
-  const fetch = createSafeFetch({ maxBytes: maxMediaBytes });
+  const fetch = createSafeFetch({ maxBytes: maxMediaBytes, allowHosts: config.fetch.allowHosts, timeoutMs: config.fetch.timeoutSeconds * 1000 });
   let media: MediaStore | undefined;
   let http: { url: string; close(): Promise<void> } | undefined;
   const networks = new Map<string, Network>();

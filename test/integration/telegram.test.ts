@@ -16,6 +16,8 @@ import { createTelegramAdapter } from "../../adapters/telegram/index.ts";
 import type { Gateway } from "../../core/gateway.ts";
 import { FakeBotApi } from "../support/fake-bot-api.ts";
 import { startTestGateway } from "../support/gateway.ts";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { startProsody, type ProsodyHandle } from "../support/prosody.ts";
 import { waitFor } from "../support/wait.ts";
 import { connectClient, type TestClient } from "../support/xmpp-client.ts";
@@ -91,6 +93,8 @@ describe("Telegram adapter on a real Prosody", () => {
       storeUrl: `sqlite:${join(dir, "estuary.sqlite")}`,
       // The HTTP listener serves Telegram media to XMPP clients.
       http: { host: "127.0.0.1", port: 0, mediaDir: join(dir, "media") },
+      // The test's own upload server is on loopback, which the SSRF guard refuses unless allowed.
+      fetch: { allowHosts: ["127.0.0.1"] },
     });
 
   /** The user announces themselves to the gateway; resolves once the bot is polling (gateway presence online). */
@@ -273,6 +277,29 @@ describe("Telegram adapter on a real Prosody", () => {
     fake.userLeaves(GROUP, CARL);
     const gone = await romeo.waitFor((s) => s.name === "presence" && s.attrs.from === `${ROOM}/Carl` && s.attrs.type === "unavailable");
     expect(gone).toBeDefined();
+  });
+
+  it("uploads an XMPP attachment (OOB URL) to Telegram, and refuses a URL the SSRF guard forbids", async () => {
+    const png = Buffer.from("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d4944415478da63f8ffff3f0005fe02fea7d6a4c60000000049454e44ae426082", "hex");
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { "content-type": "image/png" });
+      res.end(png);
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const url = `http://127.0.0.1:${port}/rose.png`;
+      await romeo.send(xml("message", { to: alice, type: "chat", id: "att1" }, xml("body", {}, url), xml("x", { xmlns: "jabber:x:oob" }, xml("url", {}, url))));
+      const photo = await fake.waitForSent((m) => m.chat_id === ALICE && m.media?.kind === "photo");
+      expect(Buffer.from(photo.media!.bytes)).toEqual(png);
+      // 127.0.0.2 is loopback too, and not in allowHosts: refused, and the sender is told.
+      const forbidden = `http://127.0.0.2:${port}/rose.png`;
+      await romeo.send(xml("message", { to: alice, type: "chat", id: "att2" }, xml("body", {}, forbidden), xml("x", { xmlns: "jabber:x:oob" }, xml("url", {}, forbidden))));
+      const err = await romeo.waitFor((st) => st.attrs.id === "att2" && st.attrs.type === "error");
+      expect(err.getChild("error")?.getChildText("text")).toMatch(/private|refused|not allowed/i);
+    } finally {
+      server.close();
+    }
   });
 
   it("loses nothing in a 429 storm", async () => {

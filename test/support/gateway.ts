@@ -21,6 +21,7 @@ export interface TestGatewayOptions {
   waitOnline?: boolean;
   http?: Record<string, unknown>;
   history?: Record<string, unknown>;
+  fetch?: Record<string, unknown>;
 }
 
 export async function startTestGateway(o: TestGatewayOptions): Promise<Gateway & { config: Config }> {
@@ -33,6 +34,7 @@ export async function startTestGateway(o: TestGatewayOptions): Promise<Gateway &
     log: { level: "silent" },
     ...(o.http ? { http: o.http } : {}),
     ...(o.history ? { history: o.history } : {}),
+    ...(o.fetch ? { fetch: o.fetch } : {}),
   });
   const logger = o.logger ?? (process.env.ESTUARY_TEST_LOG ? createLogger({ level: process.env.ESTUARY_TEST_LOG }) : silentLogger());
   const gw = await startGateway(config, { logger, adapters: o.adapters });

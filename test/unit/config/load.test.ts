@@ -41,6 +41,7 @@ describe("parseConfig: valid files", () => {
       networks: { irc: { domain: "irc.example.org", secret: "s3cret", options: {} } },
       store: { url: "sqlite:./estuary.sqlite" },
       limits: { maxBodyBytes: 65536, maxRoomsPerUser: 100, maxQueuedPerChat: 100, maxUsers: 10000 },
+      fetch: { allowHosts: [], timeoutSeconds: 30 },
       history: { enabled: true, maxAgeDays: 365, maxPerRoom: 100000 },
       log: { level: "info", pretty: false },
     });
