@@ -12,6 +12,7 @@ import type { Network } from "../network.ts";
 import { NS } from "../stanzas/ns.ts";
 import { readForm, renderForm, resultForm } from "../stanzas/form.ts";
 import { register, unregister } from "./register.ts";
+import { metrics } from "../metrics.ts";
 import { randomId } from "../ids.ts";
 
 export interface Command {
@@ -174,9 +175,15 @@ const COMMANDS: Command[] = [
     admin: true,
     async start(net) {
       const mem = process.memoryUsage();
+      const uptime = Math.max(1, (Date.now() - net.startedAt.getTime()) / 1000);
+      const relayed = (await metrics.messages.get()).values.filter((v) => v.labels.network === net.name);
+      const count = (direction: string): number => relayed.filter((v) => v.labels.direction === direction).reduce((n, v) => n + v.value, 0);
+      const rate = (n: number): string => `${(n / uptime).toFixed(2)} msg/s (${n} since start)`;
       return {
         done: resultForm("Statistics", {
-          uptime: `${Math.round((Date.now() - net.startedAt.getTime()) / 1000)} s`,
+          uptime: `${Math.round(uptime)} s`,
+          "messages to the network": rate(count("out")),
+          "messages from the network": rate(count("in")),
           sessions: String(net.sessions.users().length),
           registered: String((await net.store.registrations.list(net.name)).length),
           rss: `${Math.round(mem.rss / 1048576)} MiB`,

@@ -186,6 +186,13 @@ describe("core gateway on a real Prosody", () => {
     await expect(cmd("admin/stats", romeo)).rejects.toMatchObject({ condition: "forbidden" });
     const stats = await cmd("admin/stats", juliet);
     expect(stats.getChild("command")?.attrs.status).toBe("completed");
+    const fields = Object.fromEntries(
+      stats.getChild("command")!.getChild("x", "jabber:x:data")!.getChildren("field").map((f) => [f.attrs.var, f.getChildText("value")]),
+    );
+    // Earlier tests relayed messages both ways: the counts say so.
+    expect(fields["messages to the network"]).toMatch(/msg\/s \([1-9]\d* since start\)/);
+    expect(fields["messages from the network"]).toMatch(/msg\/s \([1-9]\d* since start\)/);
+    expect(fields.component).toBe("online");
   });
 
   it("lets a user configure a service through XEP-0050, never echoing the stored secret", async () => {
