@@ -132,6 +132,15 @@ describe("XMPP ↔ IRC through Estuary", () => {
     await juliet.waitLine("NICK montague", (l) => /^:romeo!\S+ NICK :?montague$/i.test(l));
   });
 
+  it("a nick change to a nick in use on IRC gets a <conflict/> presence error, and nothing changes", async () => {
+    await romeo.send(xml("presence", { to: `${ROOM}/juliet2` }));
+    const refused = await romeo.waitFor((s) => s.name === "presence" && s.attrs.from === `${ROOM}/juliet2` && s.attrs.type === "error");
+    expect(refused.getChild("error")?.getChild("conflict", "urn:ietf:params:xml:ns:xmpp-stanzas")).toBeDefined();
+    // Still montague: a message is reflected from the old nick.
+    await romeo.send(xml("message", { to: ROOM, type: "groupchat", id: "still" }, xml("body", {}, "still Montague")));
+    expect((await romeo.waitFor((s) => s.attrs.id === "still")).attrs.from).toBe(`${ROOM}/montague`);
+  });
+
   it("a nick already used on IRC is adjusted by the network and reported with 210", async () => {
     await tybalt.send(xml("presence", { to: `${ROOM}/juliet2` }, xml("x", { xmlns: MUC })));
     const self = await tybalt.waitFor((s) => s.name === "presence" && codes(s).includes("110"), 15_000);
