@@ -15,6 +15,7 @@ import { randomId, scopeOf } from "./ids.ts";
 export { scopeOf } from "./ids.ts";
 import { NS } from "./stanzas/ns.ts";
 import { gatewayPresence } from "./xmpp/presence.ts";
+import { ensureContact, notePresence } from "./contacts.ts";
 
 /** Last session state per network and user, to announce an outage once and its end once (one entry per user ever connected: bounded by limits.maxUsers). */
 const lastState = new Map<string, string>();
@@ -45,6 +46,8 @@ export async function handleEvent(net: Network, user: string, event: LegacyEvent
       net.rooms.apply(user, event);
       return;
     case "message":
+      // A person writing to the user 1:1 becomes a roster contact (core/contacts.ts).
+      if (event.chat.kind === "direct" && !event.chat.viaRoom && !event.self) await ensureContact(net, user, event.chat.contact, event.from.nick);
       return onMessage(net, user, event);
     case "edit": {
       const scope = scopeOf(user, net.name, event.chat);
@@ -113,6 +116,9 @@ export async function handleEvent(net: Network, user: string, event: LegacyEvent
       }
       return;
     case "presence":
+      notePresence(net, user, event.contact, { show: event.show, status: event.status, name: event.name });
+      // A named contact is a person the user deals with (IRC's away-notify for channel members carries no name).
+      if (event.name) await ensureContact(net, user, event.contact, event.name);
       net.send(contactPresence(net, user, event.contact, event.show, event.status, event.name));
       return;
     case "service-message":

@@ -28,6 +28,8 @@ import { IqCaller } from "./iq-caller.ts";
 import { SessionManager } from "./sessions.ts";
 import { openStore, type Store } from "./store/index.ts";
 import { dispatch, replyWithError } from "./xmpp/dispatch.ts";
+import { Privileges } from "./xmpp/privilege.ts";
+import { takeSubscribed } from "./contacts.ts";
 
 /** A session of a network without registration closes after this long unused (no room, not online). */
 const SESSION_IDLE_MS = 15 * 60_000;
@@ -232,8 +234,10 @@ function createNetwork(
     rooms: new RoomRegistry(() => net),
     startedAt: new Date(),
     peers: deps.peers,
-    interceptors: [],
+    // Contacts answer the user's approval of their subscription requests (core/contacts.ts).
+    interceptors: [(stanza) => takeSubscribed(net, stanza)],
     iq: new IqCaller((el) => net.send(el)),
+    privileges: new Privileges(link),
     fetch: deps.fetch,
     ...(deps.media ? { media: deps.media } : {}),
     ...(deps.archive ? { archive: deps.archive } : {}),

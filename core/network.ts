@@ -15,6 +15,7 @@ import type { RoomRegistry } from "./rooms.ts";
 import type { Access } from "./access.ts";
 import type { IqCaller } from "./iq-caller.ts";
 import type { Archive } from "./history/archive.ts";
+import type { Privileges } from "./xmpp/privilege.ts";
 
 export interface Limits {
   maxBodyBytes: number;
@@ -49,6 +50,8 @@ export interface Network {
   readonly archive?: Archive;
   /** IQs the gateway sends itself (XEP-0199 pings to users' resources). */
   readonly iq: IqCaller;
+  /** What the user's server granted this component (XEP-0356: roster access), by server domain. */
+  readonly privileges: Privileges;
   /** Sends a stanza; a full offline buffer is logged (the stanza's recipient cannot be told: the link is down). */
   send(stanza: Element): void;
   jidOf(address: Address): string;

@@ -13,6 +13,7 @@ import { errorReply } from "../stanzas/error.ts";
 import { handleIq } from "./iq.ts";
 import { handleMessage } from "./message.ts";
 import { handlePresence } from "./presence.ts";
+import { takePrivilegeMessage } from "./privilege.ts";
 
 const STANZAS = new Set(["iq", "presence", "message"]);
 
@@ -46,6 +47,8 @@ export function replyWithError(net: Network, stanza: Element, err: unknown): voi
 async function route(net: Network, stanza: Element): Promise<void> {
   if (!STANZAS.has(stanza.name)) return;
   if (net.iq.take(stanza)) return;
+  // XEP-0356 §4.2: the server advertises our privileges from its bare domain, which access control would refuse.
+  if (takePrivilegeMessage(net, stanza)) return;
   for (const intercept of net.interceptors) if (intercept(stanza)) return;
   const fromJid = splitJid(stanza.attrs.from ?? "");
   const toJid = splitJid(stanza.attrs.to ?? "");
