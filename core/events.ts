@@ -177,7 +177,10 @@ async function onMessage(net: Network, user: string, event: Extract<LegacyEvent,
   const delayed = event.at !== undefined && Date.now() - event.at.getTime() > 10_000;
   if (event.chat.kind === "room") {
     const roomJid = net.jidOf({ kind: "room", room: event.chat.room });
-    await archiveCall(net, () =>
+    // Not awaited: the archive writes a turn's appends in one batch (core/history/archive.ts) and
+    // answers any later read only after writing them; waiting here would hold the user's next
+    // event behind each commit, so batches would never form.
+    void archiveCall(net, () =>
       net.archive?.append({
         archiveId: id,
         user,

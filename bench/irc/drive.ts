@@ -112,6 +112,8 @@ export interface Throughput {
   msgsPerSec: number;
   /** From first send to last arrival. */
   elapsedMs: number;
+  /** XMPP → IRC: messages the gateway answered with an error stanza (XEP-0045 §7.4 / RFC 6120 §8.3). */
+  errors?: number;
   /** Gateway CPU time (user+system, all threads) over the phase, per message received. */
   gatewayCpuMsPerMsg: number;
   /** The same for the other processes on the path and for the bench itself: who is busy. */
@@ -171,6 +173,16 @@ export async function xmppToIrc(p: Pair, total: number, window: number, tag: str
     if (text.startsWith(`${tag} `)) arrivals.push(at);
   });
   let reflected = 0;
+  let errors = 0;
+  let firstError: string | undefined;
+  const onError = (st: Element): void => {
+    if (st.name === "message" && st.attrs.type === "error" && String(st.attrs.id ?? "").startsWith(`${tag}-`)) {
+      errors++;
+      firstError ??= st.toString().slice(0, 500);
+      wake?.();
+    }
+  };
+  p.xmpp.xmpp.on("stanza", onError);
   let wake: (() => void) | undefined;
   const stopX = onRoomMessage(p.xmpp, p.room, (body, from) => {
     if (from === p.nick && body.startsWith(`${tag} `)) {
@@ -182,7 +194,7 @@ export async function xmppToIrc(p: Pair, total: number, window: number, tag: str
   const t0 = performance.now();
   try {
     for (let i = 0; i < total; i++) {
-      while (i - reflected >= window) {
+      while (i - reflected - errors >= window) {
         // No reflection for 10 s: the gateway stalled; stop sending, report what arrived.
         const got = await new Promise<boolean>((resolve) => {
           const t = setTimeout(() => resolve(false), 10_000);
@@ -202,8 +214,10 @@ export async function xmppToIrc(p: Pair, total: number, window: number, tag: str
       await p.xmpp.send(xml("message", { to: p.room, type: "groupchat", id: `${tag}-${i}` }, xml("body", {}, `${tag} ${i}`)));
     }
     await settle(() => arrivals.length, total);
-    return summarize(total, arrivals, t0, cpu0, p);
+    if (errors > 0) log(`${tag}: ${errors} error replies, first: ${firstError}`);
+    return { ...summarize(total, arrivals, t0, cpu0, p), errors };
   } finally {
+    p.xmpp.xmpp.off("stanza", onError);
     stopIrc();
     stopX();
     p.xmpp.inbox.length = 0;

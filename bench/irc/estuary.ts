@@ -24,7 +24,9 @@ export interface EstuaryOptions {
   cpuProfile?: boolean;
   /** Run with `--heapsnapshot-signal=SIGUSR2`: each SIGUSR2 writes a .heapsnapshot into `dir`. */
   heapSnapshots?: boolean;
-  logLevel?: string;
+  logLevel?: string | undefined;
+  /** Extra node flags for the Estuary child (e.g. --max-semi-space-size=1), to compare runtime settings. */
+  nodeFlags?: string[] | undefined;
 }
 
 export function estuaryConfig(o: EstuaryOptions): string {
@@ -51,6 +53,10 @@ store:
   encryptionKey: ${randomBytes(32).toString("hex")}
 limits:
   maxUsers: 100000
+  # The bench keeps --window (100) messages unreflected; Estuary reflects before a message's
+  # task ends (it archives after), so a per-chat bound equal to the window bounced a few
+  # (resource-constraint). Biboumi has no such bound.
+  maxQueuedPerChat: 10000
 log:
   level: ${o.logLevel ?? "warn"}
 `;
@@ -62,6 +68,7 @@ export function startEstuary(o: EstuaryOptions): Tracked {
   const flags = [
     ...(o.cpuProfile ? ["--cpu-prof", "--cpu-prof-dir", o.dir] : []),
     ...(o.heapSnapshots ? ["--heapsnapshot-signal=SIGUSR2"] : []),
+    ...(o.nodeFlags ?? []),
   ];
   return spawnTracked(NODE, [...flags, join(ROOT, "bin/estuary.js"), "--config", file], { cwd: o.dir });
 }

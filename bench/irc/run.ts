@@ -37,6 +37,8 @@ const { values: args } = parseArgs({
     "keep-profile": { type: "string" },
     "heap-snapshots": { type: "string" },
     "memory-only": { type: "boolean", default: false },
+    "estuary-log": { type: "string" },
+    "node-flags": { type: "string" },
   },
 });
 
@@ -126,7 +128,7 @@ async function launch(
   const logFrom = prosody.logs().length;
   const proc =
     kind === "estuary"
-      ? startEstuary({ dir, domain, secret: SECRETS.estuary, componentPort: prosody.componentPort, ircPort: ircd.port, allow: prosody.domain, cpuProfile: profile, heapSnapshots })
+      ? startEstuary({ dir, domain, secret: SECRETS.estuary, componentPort: prosody.componentPort, ircPort: ircd.port, allow: prosody.domain, cpuProfile: profile, heapSnapshots, logLevel: args["estuary-log"], nodeFlags: args["node-flags"]?.split(/\s+/).filter(Boolean) })
       : startBiboumi({ dir, domain, secret: SECRETS.biboumi, componentPort: prosody.componentPort, admin: `admin@${prosody.domain}` });
   try {
     await componentUp(prosody, domain, logFrom, proc);
@@ -315,6 +317,7 @@ async function finish(
   windows: Record<string, Window> = {},
 ): Promise<Record<string, ProfileSummary> | undefined> {
   log(`${kind}: stopping`);
+  if (kind === "estuary" && args["estuary-log"]) process.stderr.write(proc.output());
   listener?.quit();
   await pool([...clients.filter(Boolean), ...(bench ? [bench] : [])], 100, (c) => c.stop());
   clients.length = 0;

@@ -296,6 +296,51 @@ describe.each(backends)("archive on $name", ({ name, persistent, url }) => {
     expect((await a.query({ user: "bob@example.org", room: ROOM, max: 50 })).messages[0]?.body).toBe("bob's copy");
   });
 
+  it("writes the appends of one turn in batches that every read and update waits for", async () => {
+    const a = await open();
+    // Not awaited, as core/events.ts does: 150 appends (more than one INSERT statement's rows),
+    // one of them a duplicate id, then reads and updates at once.
+    const appended = Array.from({ length: 150 }, (_, i) => a.append(msg(i)));
+    const dup = a.append(msg(5, { body: "duplicate" }));
+    const page = await a.query({ user: USER, room: ROOM, max: 200 });
+    expect(ids(page.messages)).toEqual(range(0, 150));
+    expect(page.messages[5]?.body).toBe("message 5");
+    await Promise.all([...appended, dup]);
+    void a.append(msg(150));
+    expect(ids(await a.history({ user: USER, room: ROOM, maxStanzas: 2 }))).toEqual(["id-149", "id-150"]);
+    void a.append(msg(151));
+    await a.correct(USER, ROOM, "id-151", "fixed");
+    void a.append(msg(152));
+    await a.retract(USER, ROOM, "id-152");
+    void a.append(msg(153));
+    expect((await a.metadata(USER, ROOM)).end?.id).toBe("id-153");
+    const last = (await a.query({ user: USER, room: ROOM, max: 3, before: true })).messages;
+    expect(last.map((m) => [m.archiveId, m.correctedBody ?? null, m.retracted ?? false])).toEqual([
+      ["id-151", "fixed", false],
+      ["id-152", null, true],
+      ["id-153", null, false],
+    ]);
+  });
+
+  it("rejects the appends of a batch that could not be written, and writes later ones", async () => {
+    const a = await open();
+    const bad = a.append(msg(1, { body: null as unknown as string })); // NOT NULL column
+    await expect(bad).rejects.toThrow();
+    await a.append(msg(2));
+    expect(ids((await a.query({ user: USER, room: ROOM, max: 10 })).messages)).toEqual(["id-2"]);
+  });
+
+  it("writes pending appends before closing", async () => {
+    const a = await open();
+    const pending = a.append(msg(1));
+    await a.close();
+    opened.splice(opened.indexOf(a), 1);
+    await expect(pending).resolves.toBeUndefined();
+    const b = await open();
+    const expected = persistent ? ["id-1"] : []; // memory: a new archive
+    expect(ids((await b.query({ user: USER, room: ROOM, max: 10 })).messages)).toEqual(expected);
+  });
+
   describe("join history", () => {
     async function seeded(): Promise<Archive> {
       const a = await open();
