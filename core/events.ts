@@ -36,6 +36,11 @@ function routes(net: Network, user: string, chat: ChatRef, from: Sender): { from
 }
 
 export async function handleEvent(net: Network, user: string, event: LegacyEvent): Promise<void> {
+  // An event for a room the user is joining right now is applied once the join completed
+  // (the network may speak before it answered the join).
+  const room = "room" in event ? event.room : "chat" in event && event.chat.kind === "room" ? event.chat.room : undefined;
+  const joining = room === undefined ? undefined : net.rooms.joining(user, room);
+  if (joining) await joining.catch(() => {});
   switch (event.type) {
     case "join":
     case "part":
@@ -162,6 +167,8 @@ export async function handleEvent(net: Network, user: string, event: LegacyEvent
 async function onMessage(net: Network, user: string, event: Extract<LegacyEvent, { type: "message" }>): Promise<void> {
   const routesOut = routes(net, user, event.chat, event.from);
   if (routesOut.length === 0) return;
+  // A replay of what the user already got (a server's join history, a backfill) is not shown twice.
+  if (event.history && event.id && (await net.store.idmap.xmppFor(scopeOf(user, net.name, event.chat), event.id))) return;
   const id = randomId();
   if (event.id) await net.store.idmap.link(scopeOf(user, net.name, event.chat), event.id, [id]);
   let body = serializeStyling(event.text);
@@ -174,7 +181,7 @@ async function onMessage(net: Network, user: string, event: Extract<LegacyEvent,
   metrics.messages.inc({ network: net.name, direction: "in" });
   // XEP-0203 only for messages that are really late (backlog, replays): IRCv3 stamps every live
   // line, and a delay on each would make clients mark live chat as old.
-  const delayed = event.at !== undefined && Date.now() - event.at.getTime() > 10_000;
+  const delayed = event.at !== undefined && (event.history === true || Date.now() - event.at.getTime() > 10_000);
   if (event.chat.kind === "room") {
     const roomJid = net.jidOf({ kind: "room", room: event.chat.room });
     // Not awaited: the archive writes a turn's appends in one batch (core/history/archive.ts) and

@@ -89,6 +89,8 @@ export interface RoomSnapshot {
   subject?: { text: string; by?: string; at?: Date };
   /** The room's human name, if the network has one distinct from its id. */
   name?: string;
+  /** Recent messages the network replayed on join (oldest first): kept as join history, not shown as live. */
+  history?: Extract<LegacyEvent, { type: "message" }>[];
 }
 
 export interface RoomInfo {
@@ -120,6 +122,12 @@ export type LegacyEvent =
       at?: Date;
       /** Sent by the user from another client of theirs on the network. */
       self?: boolean;
+      /**
+       * Replayed from the network's own history (a server's join replay, a
+       * backfill): delivered as history (XEP-0203 delay), and only if its `id`
+       * was not delivered before.
+       */
+      history?: boolean;
     }
   | { type: "edit"; chat: ChatRef; from: Sender; id: MessageId; newId?: MessageId; text: RichText; at?: Date }
   | { type: "retract"; chat: ChatRef; from: Sender; id: MessageId }

@@ -46,6 +46,11 @@ export class RoomRegistry {
     return [...(this.byUser.get(user)?.values() ?? [])];
   }
 
+  /** The join of this room in progress, if any: events for the room wait for it rather than be lost. */
+  joining(user: string, room: RoomId): Promise<void> | undefined {
+    return this.pending.get(`${user}\n${room}`)?.promise;
+  }
+
   /** True when this resource is joined to the room. */
   isJoined(user: string, room: RoomId, full: string): boolean {
     return this.get(user, room)?.resources.has(full) ?? false;
@@ -130,12 +135,23 @@ export class RoomRegistry {
     };
     rooms.set(room, state);
     await net.store.rooms.add(user, net.name, room, state.nick).catch((err: unknown) => net.log.warn({ err }, "could not persist room"));
+    // What the network replayed on join, then what it keeps (Matrix): into the archive, so the
+    // join history below shows it once, stamped, before the subject.
+    if (snapshot.history?.length) await archiveFromNetwork(net, user, state, snapshot.history);
     await backfill(net, user, state);
-    for (const [full, n] of resources) await this.replay(user, state, full, n !== state.nick ? [210] : [], histories.get(full) ?? {});
+    const unarchived = net.archive ? [] : (snapshot.history ?? []);
+    for (const [full, n] of resources) await this.replay(user, state, full, n !== state.nick ? [210] : [], histories.get(full) ?? {}, unarchived);
   }
 
   /** Occupants first, then self-presence (110), then the subject: the order clients rely on (XEP-0045 §7.2.3–7.2.15). */
-  private async replay(user: string, state: RoomState, full: string, extraStatuses: number[], history: MucHistoryRequest): Promise<void> {
+  private async replay(
+    user: string,
+    state: RoomState,
+    full: string,
+    extraStatuses: number[],
+    history: MucHistoryRequest,
+    replayed: Extract<LegacyEvent, { type: "message" }>[] = [],
+  ): Promise<void> {
     const net = this.net();
     for (const o of state.occupants.values()) {
       if (o.nick === state.nick) continue;
@@ -150,6 +166,17 @@ export class RoomRegistry {
       } catch (err) {
         net.log.warn({ err }, "join history unavailable");
       }
+    }
+    // Without an archive, the network's own replay is passed on as it came, stamped as history.
+    for (const m of replayed) {
+      net.send(
+        xml(
+          "message",
+          { type: "groupchat", from: `${state.jid}/${m.from.nick}`, to: full, id: randomId() },
+          xml("body", {}, (m.action ? "/me " : "") + serializeStyling(m.text)),
+          m.at ? xml("delay", { xmlns: "urn:xmpp:delay", stamp: m.at.toISOString(), from: state.jid }) : undefined,
+        ),
+      );
     }
     const subject = state.subject;
     net.send(
@@ -377,8 +404,18 @@ async function backfill(net: Network, user: string, state: RoomState): Promise<v
   const session = net.sessions.peek(user);
   if (!net.archive || !session?.history) return;
   try {
+    await archiveFromNetwork(net, user, state, await session.history(state.room, { limit: BACKFILL_LIMIT }));
+  } catch (err) {
+    net.log.warn({ err }, "backfill from the network failed");
+  }
+}
+
+/** Archives network history the user has not seen yet (its network id is not in the id map). */
+async function archiveFromNetwork(net: Network, user: string, state: RoomState, messages: Extract<LegacyEvent, { type: "message" }>[]): Promise<void> {
+  if (!net.archive) return;
+  try {
     const scope = scopeOf(user, net.name, { kind: "room", room: state.room });
-    for (const m of await session.history(state.room, { limit: BACKFILL_LIMIT })) {
+    for (const m of messages) {
       if (!m.id || !m.at || (await net.store.idmap.xmppFor(scope, m.id))) continue;
       const id = randomId();
       await net.store.idmap.link(scope, m.id, [id]);

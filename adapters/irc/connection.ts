@@ -18,6 +18,8 @@ import { ircToRich } from "./format.ts";
 import { CHANNEL_PREFIXES, contactId, ircLower, roomId } from "./ids.ts";
 import { maxBodyBytes, safeMiddle, splitByBytes, stripUnsafe } from "./lines.ts";
 import { modeForSymbol, rolesFromModes } from "./roles.ts";
+import { shareCommandTable } from "./client-table.ts";
+import { TokenBucket } from "./flood.ts";
 import { FallbackDecodingTransport } from "./transport.ts";
 
 export interface ConnectionConfig {
@@ -59,6 +61,12 @@ interface OccState {
   away?: string | undefined;
 }
 
+/** How long a join waits for the MODE answer that follows the server's join replay. */
+const JOIN_BARRIER_MS = 3000;
+
+/** Most replayed lines kept per join (the rest of a long replay is dropped: it is old history). */
+const MAX_REPLAYED = 200;
+
 interface ChannelState {
   name: string;
   room: RoomId;
@@ -69,6 +77,10 @@ interface ChannelState {
   synced: boolean;
   /** Occupants before a reconnect: the rejoin emits only the difference. */
   previous?: Map<string, OccState> | undefined;
+  /** Waiting for the answer to MODE after NAMES (see the userlist handler). */
+  barrier?: NodeJS.Timeout | undefined;
+  /** Lines the server replayed before the join completed (InspIRCd +H, chathistory batches). */
+  history?: Extract<LegacyEvent, { type: "message" }>[];
 }
 
 interface PendingJoin {
@@ -195,8 +207,10 @@ export class IrcConnection {
   private readonly joins = new Map<string, PendingJoin>();
   private nickChange: { resolve(nick: string): void; reject(e: EstuaryError): void; timer: NodeJS.Timeout } | undefined;
   private readonly queue: QueuedLine[] = [];
-  private scheduled = 0;
-  private readonly limiter: Bottleneck;
+  /** Flood control; undefined when lifted (intervalMs 0). */
+  private readonly bucket: TokenBucket | undefined;
+  /** Set while the queue waits for the bucket's next token. */
+  private floodTimer: NodeJS.Timeout | undefined;
   private draining = false;
   private readonly stateWaiters = new Set<() => void>();
   private readonly echoes = new Map<string, string[]>();
@@ -210,16 +224,7 @@ export class IrcConnection {
     this.hooks = hooks;
     this.log = hooks.log.child({ ircServer: cfg.host });
     // Token bucket: `burst` lines at once, then one more every intervalMs (Libera-like defaults).
-    this.limiter =
-      cfg.flood.intervalMs > 0
-        ? new Bottleneck({
-            maxConcurrent: 1,
-            reservoir: cfg.flood.burst,
-            reservoirIncreaseAmount: 1,
-            reservoirIncreaseInterval: cfg.flood.intervalMs,
-            reservoirIncreaseMaximum: cfg.flood.burst,
-          })
-        : new Bottleneck({ maxConcurrent: 1 });
+    this.bucket = cfg.flood.intervalMs > 0 ? new TokenBucket(cfg.flood.burst, cfg.flood.intervalMs) : undefined;
   }
 
   get online(): boolean {
@@ -278,6 +283,7 @@ export class IrcConnection {
   private open(): Promise<string | undefined> {
     return new Promise((resolve, reject) => {
       const client = new Client();
+      shareCommandTable(client);
       this.client = client;
       this.attach(client);
       const base = this.nick;
@@ -479,7 +485,8 @@ export class IrcConnection {
       this.nickChange.reject(fail("unavailable", "Session closed"));
       this.nickChange = undefined;
     }
-    await this.limiter.stop({ dropWaitingJobs: true }).catch(() => {});
+    clearTimeout(this.floodTimer);
+    this.floodTimer = undefined;
     if (client?.connected) {
       const closed = new Promise<void>((resolve) => client.once("socket close", () => resolve()));
       client.quit(stripUnsafe(reason));
@@ -578,61 +585,41 @@ export class IrcConnection {
   }
 
   /**
-   * Lines stay in our queue until written: a bottleneck job takes the head
-   * when it runs (urgent lines, i.e. rejoins, first), so a line never waits
-   * inside the limiter across a disconnection.
+   * Lines stay in our queue until written: the head is taken only when it
+   * can go out (urgent lines, i.e. rejoins, first), so a line never waits
+   * anywhere else across a disconnection.
    */
   private pump(): void {
     if (this.state !== "online") return;
-    // Flood control lifted (a private server): write everything queued now, in order. A job per
-    // line through bottleneck would cost several timer turns each and cap the rate (bench/irc).
-    if (this.cfg.flood.intervalMs === 0) {
-      // On the next microtask, so lines queued in the same turn (rejoins after a reconnect,
-      // which are urgent) are ordered before what waited.
-      if (!this.draining) {
-        this.draining = true;
-        queueMicrotask(() => {
-          this.draining = false;
-          this.drain();
-        });
-      }
-      return;
-    }
-    while (this.scheduled < this.queue.length) {
-      this.scheduled++;
-      this.limiter
-        .schedule(() => this.writeNext())
-        .catch(() => {})
-        .finally(() => {
-          this.scheduled--;
-          this.pump();
-        });
-    }
+    // On the next microtask, so lines queued in the same turn (rejoins after a reconnect,
+    // which are urgent) are ordered before what waited. With flood control lifted (a private
+    // server) everything queued goes at once (bench/irc).
+    if (this.draining || this.floodTimer) return;
+    this.draining = true;
+    queueMicrotask(() => {
+      this.draining = false;
+      this.drain();
+    });
   }
 
   private drain(): void {
     const client = this.client;
-    if (!client?.connection.connected) return;
+    if (this.state !== "online" || !client?.connection.connected) return;
     while (this.queue.length > 0) {
+      const wait = this.bucket?.take() ?? 0;
+      if (wait > 0) {
+        this.floodTimer = setTimeout(() => {
+          this.floodTimer = undefined;
+          this.drain();
+        }, wait);
+        return;
+      }
       const urgent = this.queue.findIndex((q) => q.urgent);
       const [q] = this.queue.splice(urgent >= 0 ? urgent : 0, 1);
       if (!q) return;
       clearTimeout(q.timer);
       client.connection.write(q.line, () => q.resolve());
     }
-  }
-
-  private async writeNext(): Promise<void> {
-    const client = this.client;
-    if (this.state !== "online" || !client?.connection.connected) return;
-    const urgent = this.queue.findIndex((q) => q.urgent);
-    const [q] = this.queue.splice(urgent >= 0 ? urgent : 0, 1);
-    if (!q) return;
-    clearTimeout(q.timer);
-    await new Promise<void>((resolve) => {
-      client.connection.write(q.line, () => resolve());
-    });
-    q.resolve();
   }
 
   // ---------------------------------------------------------------- commands
@@ -778,6 +765,23 @@ export class IrcConnection {
 
   // ---------------------------------------------------------------- snapshot
 
+  /** The join is complete: from now on the channel's events are live. */
+  private finishJoin(lower: string): void {
+    const ch = this.channels.get(lower);
+    if (!ch || ch.synced) return;
+    clearTimeout(ch.barrier);
+    ch.barrier = undefined;
+    const before = ch.previous;
+    ch.previous = undefined;
+    ch.synced = true;
+    if (before) {
+      this.emitDiff(ch, before);
+      // A rejoin after a reconnect: what the server replayed is history the core de-duplicates.
+      for (const m of ch.history?.splice(0) ?? []) this.hooks.emit(m);
+    }
+    this.settleJoin(lower, ch);
+  }
+
   private snapshot(ch: ChannelState): RoomSnapshot {
     const self = rolesFromModes(ch.selfModes);
     const snapshot: RoomSnapshot = {
@@ -786,6 +790,7 @@ export class IrcConnection {
       occupants: [...ch.occupants.values()].map((o) => this.occupant(o)),
     };
     if (ch.subject) snapshot.subject = ch.subject;
+    if (ch.history?.length) snapshot.history = ch.history.splice(0);
     return snapshot;
   }
 
@@ -883,13 +888,23 @@ export class IrcConnection {
         if (this.isSelf(nick)) ch.selfModes = modes;
         else fresh.set(ircLower(nick), { nick, modes, away: ch.occupants.get(ircLower(nick))?.away });
       }
-      const before = ch.previous;
-      ch.previous = undefined;
       ch.occupants = fresh;
-      const wasSynced = ch.synced;
-      ch.synced = true;
-      if (before && !wasSynced) this.emitDiff(ch, before);
-      this.settleJoin(lower, ch);
+      if (ch.synced) {
+        this.settleJoin(lower, ch);
+        return;
+      }
+      // A server may replay the channel's history right after NAMES (InspIRCd +H, a chathistory
+      // batch). Ask for the channel modes: the answer (324) comes after everything the join
+      // produced, so the join completes with that history in hand instead of racing it.
+      if (ch.barrier) return;
+      ch.barrier = setTimeout(() => this.finishJoin(lower), JOIN_BARRIER_MS);
+      this.enqueue([this.build("MODE", [ch.name])], true).catch(() => this.finishJoin(lower));
+    });
+
+    on<{ channel: string; raw_modes?: string }>("channel info", (ev) => {
+      if (ev.raw_modes === undefined) return;
+      const lower = ircLower(ev.channel);
+      if (this.channels.get(lower)?.barrier) this.finishJoin(lower);
     });
 
     on<{ channel: string; topic: string; nick?: string }>("topic", (ev) => {
@@ -1075,6 +1090,17 @@ export class IrcConnection {
     const msgid = ev.tags?.msgid;
     if (msgid) event.id = msgid;
     if (ev.time) event.at = new Date(ev.time);
+    // Server-side history (InspIRCd's +H replay, IRCv3 chathistory) arrives in a batch, or
+    // before the join completed: it is history, not live chat.
+    const batchType = (ev as { batch?: { type?: string } }).batch?.type ?? "";
+    const ch = inChannel ? this.channels.get(ircLower(ev.target)) : undefined;
+    if (/history/i.test(batchType) || (ch && !ch.synced)) event.history = true;
+    if (ch && !ch.synced) {
+      const buffered = (ch.history ??= []);
+      buffered.push(event);
+      if (buffered.length > MAX_REPLAYED) buffered.shift();
+      return;
+    }
     this.hooks.emit(event);
   }
 

@@ -100,6 +100,36 @@ describe("XMPP ↔ IRC through Estuary", () => {
     expect(bodies).toEqual(["But *soft*, what light", "/me sighs", "Ay _me_"]);
   });
 
+  it("a channel's server-side history (+H) arrives once, as delayed history before the subject, also after a rejoin", async () => {
+    const LORE = `#lore%${SERVER}@${GW}`;
+    await juliet.join("#lore");
+    juliet.send("MODE #lore +H 20:1h");
+    await juliet.waitLine("+H", (l) => / MODE #lore :?\+H/.test(l));
+    for (const t of ["first verse", "second verse", "third verse"]) juliet.send(`PRIVMSG #lore :${t}`);
+    juliet.send("TOPIC #lore :Old tales");
+    await juliet.waitLine("topic", (l) => / TOPIC #lore /.test(l));
+    const history = async (): Promise<string[]> => {
+      const subject = await romeo.waitFor((st) => st.attrs.from?.startsWith(LORE) === true && st.getChild("subject") !== undefined, 15_000);
+      void subject;
+      const bodies: string[] = [];
+      for (;;) {
+        const i = romeo.inbox.findIndex((st) => st.name === "message" && st.attrs.from?.startsWith(`${LORE}/`) === true && st.getChild("delay", "urn:xmpp:delay") !== undefined);
+        if (i < 0) break;
+        bodies.push(romeo.inbox.splice(i, 1)[0]!.getChildText("body") ?? "");
+      }
+      return bodies;
+    };
+    romeo.inbox.length = 0;
+    await romeo.send(xml("presence", { to: `${LORE}/romeo` }, xml("x", { xmlns: MUC })));
+    // Delivered before the subject: once the subject is there, all history is in the inbox.
+    expect(await history()).toEqual(["first verse", "second verse", "third verse"]);
+    await romeo.send(xml("presence", { to: `${LORE}/romeo`, type: "unavailable" }));
+    await romeo.waitFor((st) => st.name === "presence" && st.attrs.from === `${LORE}/romeo` && st.attrs.type === "unavailable");
+    romeo.inbox.length = 0;
+    await romeo.send(xml("presence", { to: `${LORE}/romeo` }, xml("x", { xmlns: MUC }, xml("history", { maxstanzas: "10" }))));
+    expect(await history()).toEqual(["first verse", "second verse", "third verse"]);
+  });
+
   it("private messages go both ways between nick%server and the XMPP user", async () => {
     juliet.send("PRIVMSG romeo :Wherefore art thou?");
     const pm = await romeo.waitFor((s) => s.name === "message" && s.attrs.from === `juliet%${SERVER}@${GW}`);

@@ -55,6 +55,7 @@ const MODULES = [
   "ircv3_msgid",
   "ircv3_servertime",
   "ircv3_batch",
+  "chanhistory", // channel mode +H: the server replays recent lines on join (server-side history)
   "namesx", // multi-prefix
   "uhnames", // userhost-in-names
 ];
