@@ -112,7 +112,8 @@ describe("contacts pushed into the roster with XEP-0356 roster permission", () =
     await s.romeo.waitFor((m) => m.name === "message" && m.attrs.from === `tybalt@${GW}`);
   });
 
-  it("removes the pushed items when the user's contacts are removed (unregistration)", async () => {
+  // removeContacts is for unregistering (core/xmpp/register.ts) to call before the user's store is purged.
+  it("removes the pushed items on removeContacts", async () => {
     await removeContacts(s.network, "romeo@localhost");
     const push = await s.romeo.waitFor((p) => isPushFor(NURSE)(p) && p.getChild("query", NS_ROSTER)!.getChild("item")!.attrs.subscription === "remove");
     expect(push).toBeDefined();
@@ -161,7 +162,7 @@ describe("contacts asking to subscribe without roster permission (XEP-0100 §6.2
     expect(s.romeo.inbox.filter(isSubscribeFrom(`bob@${GW}`))).toEqual([]);
   });
 
-  it("cancels the subscriptions when the user's contacts are removed (unregistration)", async () => {
+  it("cancels the subscriptions on removeContacts", async () => {
     await removeContacts(s.network, "romeo@localhost");
     await waitFor(async () => ((await rosterItem(s.romeo, NURSE))?.attrs.subscription === "none" ? true : undefined), {
       what: "nurse's subscriptions cancelled",
