@@ -156,18 +156,25 @@ async function ensure(net: Network, user: string, contact: string, name: string 
 export function onSubscribed(net: Network, user: string, contact: string): void {
   const jid = net.jidOf({ kind: "contact", contact });
   net.send(xml("presence", { from: jid, to: user, type: "subscribed" }));
+  const last = lastPresence(net, user, contact, user);
+  if (last) net.send(last); // nothing known yet: the next presence event tells
+}
+
+/** The contact's last known presence, addressed to `to` (a probe's answer), or undefined if none is known. */
+export function lastPresence(net: Network, user: string, contact: string, to: string): Element | undefined {
+  const jid = net.jidOf({ kind: "contact", contact });
   const last = stateOf(net).presence.get(keyOf(user, contact));
-  if (!last) return; // nothing known yet: the next presence event tells
-  net.send(
+  if (!last) return undefined;
+  return (
     last.show === "offline"
-      ? xml("presence", { from: jid, to: user, type: "unavailable" }, last.status ? xml("status", {}, last.status) : undefined)
+      ? xml("presence", { from: jid, to, type: "unavailable" }, last.status ? xml("status", {}, last.status) : undefined)
       : xml(
           "presence",
-          { from: jid, to: user },
+          { from: jid, to },
           last.show !== "available" ? xml("show", {}, last.show) : undefined,
           last.status ? xml("status", {}, last.status) : undefined,
           last.name ? xml("nick", { xmlns: NS.nick }, last.name) : undefined,
-        ),
+        )
   );
 }
 

@@ -251,6 +251,9 @@ function createNetwork(
     ...addressHelpers(adapter, netConfig.domain),
   };
   link.on("stanza", (stanza) => {
+    // Answers to the gateway's own IQs are taken at once, never queued behind the handler
+    // that is waiting for them (unregistering waits for roster removals).
+    if (net.iq.take(stanza)) return;
     const from = (stanza.attrs.from ?? "").split("/")[0]!.toLowerCase();
     const to = (stanza.attrs.to ?? "").split("/")[0]!.toLowerCase();
     stanzaOrder.run(`${from}\n${to}`, () => dispatch(net, stanza)).catch((err: unknown) => replyWithError(net, stanza, err));

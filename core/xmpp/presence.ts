@@ -11,6 +11,7 @@ import type { Show } from "../model.ts";
 import { NS } from "../stanzas/ns.ts";
 import { capsElement } from "./disco.ts";
 import { parseMucHistory } from "../history/mam.ts";
+import { lastPresence } from "../contacts.ts";
 
 /** The gateway's presence towards a user: reflects their session's state. */
 export function gatewayPresence(net: Network, user: string, to: string = user): Element {
@@ -63,7 +64,12 @@ export async function handlePresence(net: Network, stanza: Element, from: { bare
       net.send(xml("presence", { from: contactJid, to: from.bare, type: "unsubscribed" }));
       return;
     case "probe":
-      net.send(xml("presence", { from: contactJid, to: from.full, type: "unavailable" }));
+      // RFC 6121 §4.3: the contact's current presence, or unavailable when the gateway knows none.
+      net.send(
+        address.kind === "contact"
+          ? (lastPresence(net, from.bare, address.contact, from.full) ?? xml("presence", { from: contactJid, to: from.full, type: "unavailable" }))
+          : xml("presence", { from: contactJid, to: from.full, type: "unavailable" }),
+      );
       return;
     default:
       return;

@@ -11,6 +11,7 @@ import type { Network } from "../network.ts";
 import { NS } from "../stanzas/ns.ts";
 import { checkFields, readForm, renderForm } from "../stanzas/form.ts";
 import { escapeLocal } from "../jid.ts";
+import { removeContacts } from "../contacts.ts";
 
 export async function registerGet(net: Network, user: string): Promise<Element> {
   const current = await net.store.registrations.get(user, net.name);
@@ -45,6 +46,8 @@ export async function register(net: Network, user: string, submitted: Record<str
 export async function unregister(net: Network, user: string): Promise<void> {
   net.rooms.forgetUser(user);
   await net.sessions.close(user, "Unregistered");
+  // The contacts the gateway put in the user's roster go too (before the store forgets which).
+  await removeContacts(net, user);
   await net.store.purgeUser(user, net.name);
   await net.archive?.purgeUser(user, net.name);
   // XEP-0077 §3.2 / XEP-0100 §4.3: the gateway cancels both subscriptions.

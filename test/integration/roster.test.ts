@@ -16,7 +16,6 @@ import { waitFor } from "../support/wait.ts";
 import { TestNetwork } from "../support/test-adapter.ts";
 import type { Gateway } from "../../core/gateway.ts";
 import type { Network } from "../../core/network.ts";
-import { removeContacts } from "../../core/contacts.ts";
 
 const GW = "test.localhost";
 const NURSE = `nurse@${GW}`;
@@ -112,9 +111,8 @@ describe("contacts pushed into the roster with XEP-0356 roster permission", () =
     await s.romeo.waitFor((m) => m.name === "message" && m.attrs.from === `tybalt@${GW}`);
   });
 
-  // removeContacts is for unregistering (core/xmpp/register.ts) to call before the user's store is purged.
-  it("removes the pushed items on removeContacts", async () => {
-    await removeContacts(s.network, "romeo@localhost");
+  it("removes the pushed items when the user unregisters", async () => {
+    await s.romeo.iq(xml("iq", { type: "set", to: GW }, xml("query", { xmlns: "jabber:iq:register" }, xml("remove"))));
     const push = await s.romeo.waitFor((p) => isPushFor(NURSE)(p) && p.getChild("query", NS_ROSTER)!.getChild("item")!.attrs.subscription === "remove");
     expect(push).toBeDefined();
     await waitFor(async () => ((await rosterItem(s.romeo, `tybalt@${GW}`)) === undefined ? true : undefined), { what: "tybalt removed" });
@@ -162,8 +160,8 @@ describe("contacts asking to subscribe without roster permission (XEP-0100 §6.2
     expect(s.romeo.inbox.filter(isSubscribeFrom(`bob@${GW}`))).toEqual([]);
   });
 
-  it("cancels the subscriptions on removeContacts", async () => {
-    await removeContacts(s.network, "romeo@localhost");
+  it("cancels the subscriptions when the user unregisters", async () => {
+    await s.romeo.iq(xml("iq", { type: "set", to: GW }, xml("query", { xmlns: "jabber:iq:register" }, xml("remove"))));
     await waitFor(async () => ((await rosterItem(s.romeo, NURSE))?.attrs.subscription === "none" ? true : undefined), {
       what: "nurse's subscriptions cancelled",
     });
