@@ -130,6 +130,14 @@ describe("Matrix adapter on a real Prosody and a test homeserver", () => {
     expect(romeo.inbox.filter((s) => s.getChildText("body") === "hi *bob*")).toEqual([]);
   });
 
+  it("a displayed marker (XEP-0333) becomes a Matrix read receipt on that event", async () => {
+    const bobEvent = hs.events(lobby).find((e) => e.sender === bob && (e.content as Json).body === "hello romeo")!;
+    await romeo.send(xml("message", { to: LOBBY, type: "groupchat" }, xml("displayed", { xmlns: "urn:xmpp:chat-markers:0", id: fromBob.getChild("stanza-id", "urn:xmpp:sid:0")!.attrs.id })));
+    await waitFor(() => hs.requests.find((r) => r.path.includes(`/receipt/m.read/${encodeURIComponent(bobEvent.event_id as string)}`)), {
+      what: "a read receipt for Bob's message",
+    });
+  });
+
   it("edits, reactions, replies and redactions both ways", async () => {
     const bobEvent = hs.events(lobby).find((e) => (e.content as Json).body === "hello romeo")!.event_id as string;
     hs.asUser(bob).edit(lobby, bobEvent, "hello again");
