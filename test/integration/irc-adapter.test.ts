@@ -3,13 +3,14 @@
  * playing the people on IRC.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Adapter, AdapterSession, ScopedStore, SessionContext } from "../../core/adapter.ts";
+import type { Adapter } from "../../core/adapter.ts";
 import { isEstuaryError } from "../../core/errors.ts";
 import { plain, toPlain, type RichText } from "../../core/format/model.ts";
 import { silentLogger } from "../../core/log.ts";
 import type { LegacyEvent } from "../../core/model.ts";
 import { createIrcAdapter } from "../../adapters/irc/index.ts";
 import { startInspircd, type InspircdHandle } from "../support/inspircd.ts";
+import { memoryStore, openSession, type Harness } from "../support/adapter-harness.ts";
 import { ircRemote, type IrcRemote } from "../support/irc-remote.ts";
 
 async function until<T>(what: string, fn: () => T | undefined | false, ms = 10_000): Promise<T> {
@@ -20,52 +21,6 @@ async function until<T>(what: string, fn: () => T | undefined | false, ms = 10_0
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 15));
   }
-}
-
-function memoryStore(initial: Record<string, unknown> = {}): ScopedStore {
-  const m = new Map(Object.entries(initial));
-  return {
-    async get<T>(k: string) {
-      return m.get(k) as T | undefined;
-    },
-    async set(k, v) {
-      m.set(k, v);
-    },
-    async delete(k) {
-      m.delete(k);
-    },
-  };
-}
-
-interface Harness {
-  session: AdapterSession;
-  events: LegacyEvent[];
-  abort: AbortController;
-  waitEvent<E extends LegacyEvent>(what: string, pred: (e: LegacyEvent) => e is E): Promise<E>;
-  waitEvent(what: string, pred: (e: LegacyEvent) => boolean): Promise<LegacyEvent>;
-}
-
-async function openSession(adapter: Adapter, user: string, store: ScopedStore = memoryStore()): Promise<Harness> {
-  const events: LegacyEvent[] = [];
-  const abort = new AbortController();
-  const ctx: SessionContext = {
-    user,
-    registration: {},
-    emit: (e) => events.push(e),
-    log: silentLogger(),
-    store,
-    signal: abort.signal,
-    fetch: async () => {
-      throw new Error("no fetch in these tests");
-    },
-  };
-  const session = await adapter.openSession(ctx);
-  return {
-    session,
-    events,
-    abort,
-    waitEvent: (what: string, pred: (e: LegacyEvent) => boolean) => until(what, () => events.find(pred)),
-  } as Harness;
 }
 
 type Remote = IrcRemote;

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Adapter, AdapterSession, ScopedStore, SessionContext } from "../../core/adapter.ts";
+import type { AdapterSession } from "../../core/adapter.ts";
 import { isEstuaryError } from "../../core/errors.ts";
 import { plain, toPlain, type RichText } from "../../core/format/model.ts";
 import { silentLogger } from "../../core/log.ts";
@@ -19,6 +19,7 @@ import type { LegacyEvent } from "../../core/model.ts";
 import { createIrcAdapter } from "../../adapters/irc/index.ts";
 import { startAtheme, type AthemeHandle } from "../support/atheme.ts";
 import { startInspircd, type InspircdHandle } from "../support/inspircd.ts";
+import { memoryStore, openSession, type Harness } from "../support/adapter-harness.ts";
 import { ircRemote, type IrcRemote } from "../support/irc-remote.ts";
 import { waitFor } from "../support/wait.ts";
 
@@ -33,48 +34,6 @@ async function makeCertificates(dir: string): Promise<{ caFile: string; ca: stri
   await run("openssl", ["x509", "-req", "-days", "1", "-in", f("server.csr"), "-CA", f("ca.pem"), "-CAkey", f("ca.key"), "-CAcreateserial", "-extfile", f("ext.cnf"), "-out", f("server.pem")]);
   const [ca, cert, key] = await Promise.all([readFile(f("ca.pem"), "utf8"), readFile(f("server.pem"), "utf8"), readFile(f("server.key"), "utf8")]);
   return { caFile: f("ca.pem"), ca, cert, key };
-}
-
-function memoryStore(initial: Record<string, unknown> = {}): ScopedStore {
-  const m = new Map(Object.entries(initial));
-  return {
-    async get<T>(k: string) {
-      return m.get(k) as T | undefined;
-    },
-    async set(k, v) {
-      m.set(k, v);
-    },
-    async delete(k) {
-      m.delete(k);
-    },
-  };
-}
-
-interface Harness {
-  session: AdapterSession;
-  events: LegacyEvent[];
-  waitEvent(what: string, pred: (e: LegacyEvent) => boolean, ms?: number): Promise<LegacyEvent>;
-}
-
-async function openSession(adapter: Adapter, user: string, store: ScopedStore = memoryStore()): Promise<Harness> {
-  const events: LegacyEvent[] = [];
-  const ctx: SessionContext = {
-    user,
-    registration: {},
-    emit: (e) => events.push(e),
-    log: silentLogger(),
-    store,
-    signal: new AbortController().signal,
-    fetch: async () => {
-      throw new Error("no fetch in these tests");
-    },
-  };
-  const session = await adapter.openSession(ctx);
-  return {
-    session,
-    events,
-    waitEvent: (what, pred, ms = 10_000) => waitFor(() => events.find(pred), { timeout: ms, what }),
-  };
 }
 
 const adapterFor = (servers: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
