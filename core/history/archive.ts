@@ -377,19 +377,28 @@ export class SqlArchive implements Archive {
       for (let i = 0; i < batch.length; i += APPEND_BATCH) {
         const slice = batch.slice(i, i + APPEND_BATCH);
         try {
-          await this.#db.run(
-            `INSERT INTO ${this.#t} (user_jid, network, room, archive_id, ts, nick, from_jid, body, origin_id, legacy_id, corrected_body, retracted_at)
-             VALUES ${slice.map(() => APPEND_VALUES).join(", ")}
-             ON CONFLICT (user_jid, room, archive_id) DO NOTHING`,
-            slice.flatMap((p) => p.row),
-          );
+          await this.#insert(slice);
           for (const p of slice) p.resolve();
         } catch (e) {
-          for (const p of slice) p.reject(e);
+          if (slice.length === 1) {
+            slice[0]?.reject(e);
+            continue;
+          }
+          // One bad row must not cost the others their place in the archive: row by row.
+          for (const p of slice) await this.#insert([p]).then(p.resolve, p.reject);
         }
       }
     });
     return this.#writing;
+  }
+
+  #insert(rows: PendingAppend[]): Promise<number> {
+    return this.#db.run(
+      `INSERT INTO ${this.#t} (user_jid, network, room, archive_id, ts, nick, from_jid, body, origin_id, legacy_id, corrected_body, retracted_at)
+       VALUES ${rows.map(() => APPEND_VALUES).join(", ")}
+       ON CONFLICT (user_jid, room, archive_id) DO NOTHING`,
+      rows.flatMap((p) => p.row),
+    );
   }
 
   async correct(user: string, room: string, archiveId: string, newBody: string): Promise<void> {
