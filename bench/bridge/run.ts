@@ -16,7 +16,8 @@
  * timed from its send (Telegram copies: the bot's sendMessage as the fake
  * records it). Prints one JSON object: messages/s (bridged copies delivered
  * per second), p50/p99/max latency overall and per path, lost, duplicated and
- * echoed copies (all must be 0).
+ * echoed copies (all must be 0); with Telegram, the spacing of the bot's
+ * sendMessage calls (the leg delivers one at a time, so it bounds the rate).
  *
  *   node_modules/.bin/node bench/bridge/run.ts [--third telegram|matrix] [--messages 500] [--window 50]
  */
@@ -266,6 +267,16 @@ for (const p of ["a", "b", "c"] as const) {
 let lost = 0;
 for (let i = 0; i < N; i++) for (const p of ["a", "b", "c"] as const) for (const w of targetsOf(p)) if (!arrivals.has(`${w}\n${p}${i}`)) lost++;
 const duplicated = [...arrivals.values()].reduce((n, l) => n + l.length - 1, 0);
+/**
+ * The spacing of the bot's sendMessage calls as the fake received them: the
+ * Telegram leg delivers one message at a time (the bridge's per-leg serial
+ * queue, then the adapter's per-chat limiter), so this gap bounds its rate.
+ */
+function telegramSendGaps() {
+  const at = fake!.calls.filter((c) => c.token === TG_TOKEN && c.method === "sendMessage").map((c) => c.at);
+  const gaps = at.slice(1).map((t, i) => t - at[i]!).sort((x, y) => x - y);
+  return { calls: at.length, gapMsP50: gaps[gaps.length >> 1] ?? null, gapMsMean: round(gaps.length ? (at.at(-1)! - at[0]!) / gaps.length : undefined) };
+}
 console.log(
   JSON.stringify({
     bridge: `XMPP MUC (Prosody) ↔ IRC (InspIRCd) ↔ ${THIRD === "matrix" ? "Matrix (test homeserver)" : "Telegram (fake Bot API)"}`,
@@ -282,6 +293,7 @@ console.log(
     lost,
     duplicated,
     echoed,
+    ...(THIRD === "telegram" ? { telegramSendMessage: telegramSendGaps() } : {}),
   }),
 );
 bob.quit();
