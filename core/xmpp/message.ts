@@ -214,7 +214,9 @@ async function archiveOwn(
       return;
     }
   }
-  await archiveCall(net, () =>
+  // Not awaited, as for network messages (core/events.ts): the archive batches a turn's appends
+  // and writes them before any later read or update.
+  void archiveCall(net, () =>
     net.archive?.append({
       archiveId: stanzaId,
       user,
