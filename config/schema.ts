@@ -259,6 +259,17 @@ const http = z.strictObject({
   mediaTtlDays: int(1).default(7),
 });
 
+/**
+ * XEP-0363: network media uploaded to the XMPP server's own upload service
+ * (its JID, e.g. `upload.example.org`), which must let the component domains
+ * upload. When it fails, the HTTP listener's media store (if any) serves the file.
+ */
+const media = z.strictObject({
+  uploadService: dnsName,
+  /** Deadline for the slot request and for the upload. */
+  timeoutSeconds: int(1).default(30),
+});
+
 export const configSchema = z.strictObject({
   xmpp,
   access,
@@ -270,6 +281,8 @@ export const configSchema = z.strictObject({
   log,
   /** Optional listener for metrics, health and media; absent means no listener. */
   http: http.optional(),
+  /** Optional XEP-0363 upload service for network media; absent means the HTTP listener serves it. */
+  media: media.optional(),
   /** Optional room bridges (core/bridge): one conversation across a MUC and network rooms. */
   bridges: bridgesSchema.optional(),
 });

@@ -10,8 +10,9 @@ import type { Logger } from "pino";
 import type { Config, NetworkConfig, NetworkKey } from "../config/schema.ts";
 import { enabledNetworks } from "../config/schema.ts";
 import { createAccess, type Access } from "./access.ts";
-import type { Adapter, SafeFetch } from "./adapter.ts";
+import type { Adapter, MediaPublisher, SafeFetch } from "./adapter.ts";
 import { createMediaStore, type MediaStore } from "./http/media.ts";
+import { createUploadPublisher } from "./http/upload.ts";
 import { createSafeFetch } from "./http/safe-fetch.ts";
 import { startHttpServer } from "./http/server.ts";
 import { queueDepthSources, registry } from "./metrics.ts";
@@ -122,10 +123,23 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     media = store;
     log.info({ url: http.url }, "HTTP listener started");
   }
+  // XEP-0363: with an upload service configured, each network asks for slots from its own
+  // component domain (the service's access list names those domains); the listener's store,
+  // when there is one, takes the file if the service refuses or is silent.
+  const uploadService = config.media;
+  const mediaFor = (net: () => Network): MediaPublisher | undefined =>
+    uploadService
+      ? createUploadPublisher(net, uploadService.uploadService, {
+          maxBytes: maxMediaBytes,
+          timeoutMs: uploadService.timeoutSeconds * 1000,
+          ...(media ? { fallback: media } : {}),
+          log: log.child({ part: "upload" }),
+        })
+      : media;
   for (const [key, netConfig] of enabledNetworks(config)) {
     const factory = options.adapters?.[key] ?? (await builtinAdapter(key));
     const adapter = await factory(netConfig.options, { log: log.child({ network: key }) });
-    networks.set(key, createNetwork(key, netConfig, adapter, { config, store, access, log, fetch, media, archive, peers: () => [...networks.values()] }));
+    networks.set(key, createNetwork(key, netConfig, adapter, { config, store, access, log, fetch, media: mediaFor, archive, peers: () => [...networks.values()] }));
   }
   for (const net of networks.values()) net.link.start();
   // Sessions of networks without registration (IRC) end when unused: no room, not online, idle.
@@ -196,7 +210,8 @@ function createNetwork(
     access: Access;
     log: Logger;
     fetch: SafeFetch;
-    media: MediaStore | undefined;
+    /** The publisher for this network (its domain asks for upload slots). */
+    media: (net: () => Network) => MediaPublisher | undefined;
     archive: Archive | undefined;
     peers: () => Network[];
   },
@@ -216,6 +231,7 @@ function createNetwork(
   // Stanzas of one user to one chat are handled in order; other chats run in parallel.
   const stanzaOrder = new KeyedSerial(deps.config.limits.maxQueuedPerChat);
   let net!: Network;
+  const media = deps.media(() => net);
   const onEvent = (user: string, event: LegacyEvent): void => {
     eventOrder.run(user, () => handleEvent(net, user, event)).catch((err: unknown) => {
       log.error({ err, event: event.type }, "event handling failed");
@@ -239,7 +255,7 @@ function createNetwork(
     iq: new IqCaller((el) => net.send(el)),
     privileges: new Privileges(link),
     fetch: deps.fetch,
-    ...(deps.media ? { media: deps.media } : {}),
+    ...(media ? { media } : {}),
     ...(deps.archive ? { archive: deps.archive } : {}),
     send(stanza: Element) {
       try {

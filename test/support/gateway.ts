@@ -22,6 +22,8 @@ export interface TestGatewayOptions {
   http?: Record<string, unknown>;
   history?: Record<string, unknown>;
   fetch?: Record<string, unknown>;
+  /** The `media` section (XEP-0363 upload service). */
+  media?: Record<string, unknown>;
 }
 
 export async function startTestGateway(o: TestGatewayOptions): Promise<Gateway & { config: Config }> {
@@ -35,6 +37,7 @@ export async function startTestGateway(o: TestGatewayOptions): Promise<Gateway &
     ...(o.http ? { http: o.http } : {}),
     ...(o.history ? { history: o.history } : {}),
     ...(o.fetch ? { fetch: o.fetch } : {}),
+    ...(o.media ? { media: o.media } : {}),
   });
   const logger = o.logger ?? (process.env.ESTUARY_TEST_LOG ? createLogger({ level: process.env.ESTUARY_TEST_LOG }) : silentLogger());
   const gw = await startGateway(config, { logger, adapters: o.adapters });

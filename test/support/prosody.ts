@@ -43,6 +43,13 @@ export interface ProsodyOptions {
    * urn:xmpp:privilege:2) and grants these entities (component domains) the
    * given permissions, as its `privileged_entities` option.
    */
+  /**
+   * XEP-0363: a `Component "upload.localhost" "http_file_share"` (Prosody
+   * 0.12's mod_http_file_share, https://prosody.im/doc/modules/mod_http_file_share)
+   * served on its own loopback HTTP port, letting `access` (JIDs or domains,
+   * e.g. the gateway's component domains) request slots.
+   */
+  upload?: { access: string[]; sizeLimit?: number };
   privilegedEntities?: Record<string, { roster?: "none" | "get" | "set" | "both"; message?: "none" | "outgoing"; presence?: "none" | "managed_entity" | "roster" }>;
 }
 
@@ -56,6 +63,10 @@ export interface ProsodyHandle {
   componentPort: number;
   /** "conference.localhost" (present even when `muc` is off, but then unserved). */
   mucDomain: string;
+  /** The upload service's JID, "upload.localhost" (served only with the `upload` option; absent on handles of other servers). */
+  uploadDomain?: string;
+  /** Prosody's HTTP port (0 without the `upload` option; absent on handles of other servers). */
+  httpPort?: number;
   /** Temp dir holding config, data, pidfile and log; removed by stop(). */
   dir: string;
   addUser(username: string, password: string): Promise<void>;
@@ -68,6 +79,7 @@ export interface ProsodyHandle {
 }
 
 const DOMAIN = "localhost";
+const UPLOAD_DOMAIN = `upload.${DOMAIN}`;
 const LOOPBACK = "127.0.0.1";
 const STOP_GRACE_MS = 5000;
 
@@ -99,6 +111,8 @@ interface Ports {
   c2s: number;
   s2s: number;
   component: number;
+  /** Only bound with the `upload` option. */
+  http: number;
 }
 
 function renderConfig(dir: string, ports: Ports, options: ProsodyOptions): string {
@@ -137,6 +151,8 @@ function renderConfig(dir: string, ports: Ports, options: ProsodyOptions): strin
     `authentication = "internal_plain"`,
     `storage = "internal"`,
     `log = { info = ${lua(join(dir, "prosody.log"))} }`,
+    // mod_http listens only once a module needs it (the upload component); never on https.
+    ...(options.upload ? [`http_ports = { ${ports.http} }`, `http_interfaces = { ${lua(LOOPBACK)} }`, `https_ports = { }`, `https_interfaces = { }`] : []),
     // mod_privilege reads it per host, falling back to this global value.
     ...(privileged ? [`privileged_entities = { ${Object.entries(privileged).map(([jid, perms]) => `[${lua(jid)}] = { ${Object.entries(perms).map(([k, v]) => `${k} = ${lua(v)}`).join(", ")} }`).join(", ")} }`] : []),
     ``,
@@ -150,6 +166,20 @@ function renderConfig(dir: string, ports: Ports, options: ProsodyOptions): strin
     // VirtualHost's copy then advertises the grant: it must be loaded on both.
     if (privileged?.[c.domain]) lines.push(`  modules_enabled = { "privilege" }`);
     lines.push(``);
+  }
+  if (options.upload) {
+    const base = `http://${LOOPBACK}:${ports.http}/`;
+    lines.push(
+      `Component ${lua(UPLOAD_DOMAIN)} "http_file_share"`,
+      // Who may request slots: Prosody's default admits only its own hosts' users.
+      `  http_file_share_access = { ${options.upload.access.map(lua).join(", ")} }`,
+      ...(options.upload.sizeLimit !== undefined ? [`  http_file_share_size_limit = ${options.upload.sizeLimit}`] : []),
+      // Routes registered for Host 127.0.0.1 (the port is stripped when matching), and the
+      // slot URLs built on the loopback address rather than on the component's name.
+      `  http_host = ${lua(LOOPBACK)}`,
+      `  http_external_url = ${lua(base)}`,
+      ``,
+    );
   }
   if (options.muc) {
     lines.push(
@@ -329,7 +359,8 @@ export async function startProsody(options: ProsodyOptions): Promise<ProsodyHand
       }
       // mod_component only listens when an external component is configured.
       const componentsUp = options.components.length === 0 || log.includes(componentReady);
-      if (log.includes(c2sReady) && componentsUp && (await tcpAccepts(ports.c2s))) return;
+      const httpUp = !options.upload || log.includes(`Activated service 'http' on [${LOOPBACK}]:${ports.http}`);
+      if (log.includes(c2sReady) && componentsUp && httpUp && (await tcpAccepts(ports.c2s))) return;
       if (Date.now() > deadline) {
         await halt();
         throw problem(`did not become ready within ${startTimeout} ms`);
@@ -339,8 +370,8 @@ export async function startProsody(options: ProsodyOptions): Promise<ProsodyHand
   };
 
   const pickPorts = async (): Promise<void> => {
-    const [c2s, s2s, component] = (await freePorts(3)) as [number, number, number];
-    ports = { c2s, s2s, component };
+    const [c2s, s2s, component, http] = (await freePorts(4)) as [number, number, number, number];
+    ports = { c2s, s2s, component, http };
     await writeConfig();
   };
 
@@ -375,6 +406,10 @@ export async function startProsody(options: ProsodyOptions): Promise<ProsodyHand
       return ports.component;
     },
     mucDomain: `conference.${DOMAIN}`,
+    uploadDomain: UPLOAD_DOMAIN,
+    get httpPort() {
+      return options.upload ? ports.http : 0;
+    },
     dir,
     addUser,
     async restart() {
