@@ -2,7 +2,7 @@
  * Network media published through the XMPP server's own upload service
  * (XEP-0363 HTTP File Upload, urn:xmpp:http:upload:0) when the admin names
  * one: the component asks for a slot from its own domain (§4), PUTs the bytes
- * to the slot's PUT URL (§5), and the XMPP user receives the GET URL, served
+ * to the slot's PUT URL (§6), and the XMPP user receives the GET URL, served
  * by their own server rather than by the gateway.
  *
  * A service that does not answer or refuses hands the file to the gateway's
@@ -27,7 +27,7 @@ const ALLOWED_HEADERS = new Set(["authorization", "cookie", "expires"]);
 export interface UploadSlot {
   putUrl: string;
   getUrl: string;
-  /** The allowed slot headers, newlines removed (§4). */
+  /** The allowed slot headers (§4), newlines removed (§8). */
   headers: Record<string, string>;
 }
 
@@ -62,7 +62,7 @@ export function parseSlot(result: Element): UploadSlot {
   const headers: Record<string, string> = {};
   for (const h of put?.getChildren("header") ?? []) {
     const name = h.attrs.name ?? "";
-    // §4: other headers are ignored, and newlines stripped so a value cannot inject a header.
+    // §4: other headers are ignored; §8: newlines stripped so a value cannot inject a header.
     if (!ALLOWED_HEADERS.has(name.toLowerCase())) continue;
     headers[name] = h.getText().replace(/[\r\n]/g, "");
   }
@@ -71,7 +71,7 @@ export function parseSlot(result: Element): UploadSlot {
 
 /**
  * The typed error for a failed slot request: `too-large` when the service
- * answers `<file-too-large/>` (§4), `unavailable` for any other refusal or
+ * answers `<file-too-large/>` (§5), `unavailable` for any other refusal or
  * for silence.
  */
 export function slotError(err: unknown): EstuaryError {
@@ -116,7 +116,7 @@ export function createUploadPublisher(net: () => Network, service: string, optio
     try {
       const res = await fetch(slot.putUrl, {
         method: "PUT",
-        // §5: Content-Type as announced in the request; Content-Length comes from the body.
+        // §6: Content-Type as announced in the request (the service may check it); Content-Length comes from the body.
         headers: { ...slot.headers, "content-type": contentType },
         body: data,
         // The slot's URL is the place to put it; a redirect could carry the Authorization elsewhere.
@@ -128,7 +128,7 @@ export function createUploadPublisher(net: () => Network, service: string, optio
     } catch (err) {
       throw fail("unavailable", "The upload service could not be reached", { cause: err });
     }
-    // §5: 201 Created on success; 413 when the size does not match or is over the limit.
+    // §6: 201 Created on success. 413 is what services answer to a size they will not take.
     if (status === 413) throw fail("too-large", "The upload service refused the file as too large");
     if (status < 200 || status >= 300) throw fail("unavailable", `The upload service refused the file (HTTP ${status})`);
     return slot.getUrl;
