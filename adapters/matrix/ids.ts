@@ -26,6 +26,9 @@ const ASCII_KEPT = /^[a-z0-9!-$&-/:-@[-\]_-~]$/; // printable ASCII except space
 
 function isStable(ch: string): boolean {
   if (ch.length === 1 && ch.charCodeAt(0) < 0x80) return ASCII_KEPT.test(ch);
+  // Hangul conjoining jamo are stable alone but compose with their neighbours under NFKC
+  // (U+1100 U+1161 → 가), so they are escaped like everything a JID could change.
+  if (/^[\u1100-\u11ff\ua960-\ua97f\ud7b0-\ud7ff]$/u.test(ch)) return false;
   return /^[\p{L}\p{N}]$/u.test(ch) && ch === ch.toLowerCase() && ch === ch.toUpperCase().toLowerCase() && ch === ch.normalize("NFKC");
 }
 

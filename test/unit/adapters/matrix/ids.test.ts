@@ -41,6 +41,13 @@ describe("Matrix addressing", () => {
     expect(codec.parse(formatted)).toEqual({ kind: "contact", contact: "@#odd:example.org" });
   });
 
+  it("escapes Hangul conjoining jamo, which NFKC would compose with their neighbours", () => {
+    const jamo = "\u1100\u1161"; // ᄀ + ᅡ: NFKC makes them 가
+    const e = encodePart(jamo);
+    expect(e).toBe(e.normalize("NFKC"));
+    expect(e).not.toContain("\u1100");
+  });
+
   it("never emits characters a JID would change: upper case, spaces, compatibility forms", () => {
     fc.assert(
       fc.property(fc.string({ unit: "grapheme" }), (s) => {
