@@ -3,6 +3,7 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
+    setupFiles: ["test/setup/fast-check.ts"],
     // Integration tests start real servers (Prosody, InspIRCd) on free loopback ports;
     // each file owns its servers, so files run in parallel on the 2 cores we have.
     pool: "forks",
