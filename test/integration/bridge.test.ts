@@ -283,7 +283,8 @@ describe("a bridge over a MUC, an IRC channel and a Matrix room", () => {
     expect(ircCopies("<alice> during the outage 1")).toHaveLength(1);
     expect(ircCopies("<Carol> during the outage 2")).toHaveLength(1);
     expect(mxCopies("alice: during the outage 1")).toHaveLength(1);
-  });
+    // Its own waits add up past the default 30 s on a loaded 2-core machine (reconnect back-off included).
+  }, 75_000);
 
   it("after a gateway restart, edits of messages sent before it still land on the right message", async () => {
     await stopAll();
