@@ -84,45 +84,16 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   }
   const store = await openStore({ url: config.store.url, encryptionKey: config.store.encryptionKey, log: log.child({ part: "store" }) });
   const banned = (await store.scoped("~gateway", "core").get<string[]>("banned")) ?? [];
-  const archive = config.history.enabled ? await openArchive({ url: defaultArchiveUrl(config.store.url) }) : undefined;
-  // Retention runs in the background (hourly, and once at start); a slow sweep never blocks start-up.
-  const retention = { maxAgeMs: config.history.maxAgeDays > 0 ? config.history.maxAgeDays * 86_400_000 : undefined, maxPerRoom: config.history.maxPerRoom };
-  const sweep = (): void => {
-    archive?.enforceRetention(retention).then(
-      (n) => n > 0 && log.info({ deleted: n }, "archive retention applied"),
-      (err: unknown) => log.warn({ err }, "archive retention failed"),
-    );
-  };
-  const retentionTimer = archive ? setInterval(sweep, 3_600_000) : undefined;
-  retentionTimer?.unref();
-  if (archive) setImmediate(sweep);
+  const history = await openHistory(config, log);
+  const archive = history?.archive;
   const access = createAccess(config.access.allow, config.access.admins, banned);
   const maxMediaBytes = config.http?.maxMediaBytes ?? 50 * 1024 * 1024;
   // Attachments are fetched on users' behalf with SSRF protection (core/http/safe-fetch.ts).
   const fetch = createSafeFetch({ maxBytes: maxMediaBytes, allowHosts: config.fetch.allowHosts, timeoutMs: config.fetch.timeoutSeconds * 1000 });
-  let media: MediaStore | undefined;
-  let http: { url: string; close(): Promise<void> } | undefined;
   const networks = new Map<string, Network>();
-  if (config.http) {
-    const h = config.http;
-    // The listener starts first so that, on port 0, the media URLs name the port actually bound.
-    let store: MediaStore | undefined;
-    http = await startHttpServer({
-      host: h.host,
-      port: h.port,
-      media: { get: (id) => store!.get(id), publish: (d, m) => store!.publish(d, m), sweep: () => store!.sweep(), close: () => store!.close() },
-      registry,
-      // Unhealthy while any component stream is down: the XMPP side cannot reach us then.
-      health: () => {
-        const components = Object.fromEntries([...networks.values()].map((n) => [n.domain, n.link.state]));
-        return { ok: Object.values(components).every((s) => s === "online"), components };
-      },
-      log: log.child({ part: "http" }),
-    });
-    store = createMediaStore({ dir: h.mediaDir, publicUrl: h.publicUrl ?? http.url, maxBytes: maxMediaBytes, ttlMs: h.mediaTtlDays * 86_400_000 });
-    media = store;
-    log.info({ url: http.url }, "HTTP listener started");
-  }
+  const listener = config.http ? await startListener(config.http, networks, maxMediaBytes, log) : undefined;
+  const media = listener?.media;
+  const http = listener?.http;
   // XEP-0363: with an upload service configured, each network asks for slots from its own
   // component domain (the service's access list names those domains); the listener's store,
   // when there is one, takes the file if the service refuses or is silent.
@@ -174,8 +145,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
         await Promise.all([...networks.values()].map((net) => stopNetwork(net)));
         await http?.close();
         media?.close();
-        if (retentionTimer) clearInterval(retentionTimer);
-        await archive?.close();
+        await history?.close();
         await store.close();
         log.info("Estuary stopped");
       })();
@@ -316,4 +286,58 @@ async function stopNetwork(net: Network): Promise<void> {
   net.iq.cancelAll();
   await net.adapter.shutdown?.();
   await net.link.stop();
+}
+
+/**
+ * The room archive, with retention applied in the background (hourly, and
+ * once just after start: a slow sweep never delays start-up).
+ */
+async function openHistory(config: Config, log: Logger): Promise<{ archive: Archive; close(): Promise<void> } | undefined> {
+  if (!config.history.enabled) return undefined;
+  const archive = await openArchive({ url: defaultArchiveUrl(config.store.url) });
+  const retention = { maxAgeMs: config.history.maxAgeDays > 0 ? config.history.maxAgeDays * 86_400_000 : undefined, maxPerRoom: config.history.maxPerRoom };
+  const sweep = (): void => {
+    archive.enforceRetention(retention).then(
+      (n) => n > 0 && log.info({ deleted: n }, "archive retention applied"),
+      (err: unknown) => log.warn({ err }, "archive retention failed"),
+    );
+  };
+  const timer = setInterval(sweep, 3_600_000);
+  timer.unref();
+  setImmediate(sweep);
+  return {
+    archive,
+    async close() {
+      clearInterval(timer);
+      await archive.close();
+    },
+  };
+}
+
+/**
+ * The HTTP listener (metrics, health, media). It starts before the media
+ * store so that, on port 0, media URLs name the port actually bound.
+ */
+async function startListener(
+  h: NonNullable<Config["http"]>,
+  networks: Map<string, Network>,
+  maxMediaBytes: number,
+  log: Logger,
+): Promise<{ http: { url: string; close(): Promise<void> }; media: MediaStore }> {
+  let store: MediaStore | undefined;
+  const http = await startHttpServer({
+    host: h.host,
+    port: h.port,
+    media: { get: (id) => store!.get(id), publish: (d, m) => store!.publish(d, m), sweep: () => store!.sweep(), close: () => store!.close() },
+    registry,
+    // Unhealthy while any component stream is down: the XMPP side cannot reach us then.
+    health: () => {
+      const components = Object.fromEntries([...networks.values()].map((n) => [n.domain, n.link.state]));
+      return { ok: Object.values(components).every((s) => s === "online"), components };
+    },
+    log: log.child({ part: "http" }),
+  });
+  store = createMediaStore({ dir: h.mediaDir, publicUrl: h.publicUrl ?? http.url, maxBytes: maxMediaBytes, ttlMs: h.mediaTtlDays * 86_400_000 });
+  log.info({ url: http.url }, "HTTP listener started");
+  return { http, media: store };
 }
