@@ -17,7 +17,7 @@ import { CHANNEL_PREFIXES, contactId, ircLower, roomId } from "./ids.ts";
 import { maxBodyBytes, safeMiddle, splitByBytes, stripUnsafe } from "./lines.ts";
 import { modeForSymbol, rolesFromModes } from "./roles.ts";
 import { shareCommandTable } from "./client-table.ts";
-import { TokenBucket } from "./flood.ts";
+import { SendQueue } from "./send-queue.ts";
 import { isCertificateError, TlsCaTransport } from "./tls-transport.ts";
 
 export interface ConnectionConfig {
@@ -88,14 +88,6 @@ interface PendingJoin {
   rejoin: boolean;
 }
 
-interface QueuedLine {
-  line: string;
-  urgent: boolean;
-  resolve(): void;
-  reject(error: EstuaryError): void;
-  timer?: NodeJS.Timeout | undefined;
-}
-
 /**
  * Staggers reconnects of every session of the process so a netsplit or a
  * server restart does not make hundreds of connections at once
@@ -157,12 +149,7 @@ export class IrcConnection {
   private readonly channels = new Map<string, ChannelState>();
   private readonly joins = new Map<string, PendingJoin>();
   private nickChange: { resolve(nick: string): void; reject(e: EstuaryError): void; timer: NodeJS.Timeout } | undefined;
-  private readonly queue: QueuedLine[] = [];
-  /** Flood control; undefined when lifted (intervalMs 0). */
-  private readonly bucket: TokenBucket | undefined;
-  /** Set while the queue waits for the bucket's next token. */
-  private floodTimer: NodeJS.Timeout | undefined;
-  private draining = false;
+  private readonly lines: SendQueue;
   private readonly stateWaiters = new Set<() => void>();
   private readonly echoes = new Map<string, string[]>();
   private reconnectAttempt = 0;
@@ -174,8 +161,13 @@ export class IrcConnection {
     this.nick = cfg.nick;
     this.hooks = hooks;
     this.log = hooks.log.child({ ircServer: cfg.host });
-    // Token bucket: `burst` lines at once, then one more every intervalMs (Libera-like defaults).
-    this.bucket = cfg.flood.intervalMs > 0 ? new TokenBucket(cfg.flood.burst, cfg.flood.intervalMs) : undefined;
+    this.lines = new SendQueue(
+      { host: cfg.host, maxQueue: cfg.maxQueue, retryWindowMs: cfg.retryWindowMs, flood: cfg.flood },
+      {
+        writable: () => this.state === "online" && this.client?.connection.connected === true,
+        write: (line, written) => this.client!.connection.write(line, written),
+      },
+    );
   }
 
   get online(): boolean {
@@ -191,7 +183,7 @@ export class IrcConnection {
   }
 
   get queued(): number {
-    return this.queue.length;
+    return this.lines.length;
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -215,7 +207,7 @@ export class IrcConnection {
           this.lastError = e;
           this.emitStatus("error", e.message);
           this.setState("idle");
-          this.rejectQueue(fail("unavailable", `Not sent: ${e.message}`));
+          this.lines.rejectAll(fail("unavailable", `Not sent: ${e.message}`));
           throw e;
         },
       );
@@ -351,7 +343,7 @@ export class IrcConnection {
       const l = stripUnsafe(line).replace(/^\//, "");
       if (l.trim() !== "") this.enqueue([l]).catch((e: unknown) => this.log.warn({ err: e }, "command after connect"));
     }
-    this.pump();
+    this.lines.pump();
   }
 
   private lost(why: string): void {
@@ -375,7 +367,7 @@ export class IrcConnection {
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;
       if (this.state !== "reconnecting") return;
-      if (this.channels.size === 0 && this.queue.length === 0) {
+      if (this.channels.size === 0 && this.lines.length === 0) {
         // Nothing to restore: open lazily next time.
         this.setState("idle");
         this.hooks.onIdle();
@@ -410,7 +402,7 @@ export class IrcConnection {
     this.channels.clear();
     this.failJoins(e);
     this.setState("idle");
-    this.rejectQueue(fail("unavailable", `Not sent: ${e.message}`));
+    this.lines.rejectAll(fail("unavailable", `Not sent: ${e.message}`));
     this.emitStatus("error", e.message);
     this.hooks.onIdle();
   }
@@ -430,14 +422,13 @@ export class IrcConnection {
     this.setState("closed");
     clearTimeout(this.reconnectTimer);
     this.failJoins(fail("unavailable", "Session closed"));
-    this.rejectQueue(fail("unavailable", "Not sent: the session was closed"));
+    this.lines.rejectAll(fail("unavailable", "Not sent: the session was closed"));
     if (this.nickChange) {
       clearTimeout(this.nickChange.timer);
       this.nickChange.reject(fail("unavailable", "Session closed"));
       this.nickChange = undefined;
     }
-    clearTimeout(this.floodTimer);
-    this.floodTimer = undefined;
+    this.lines.stop();
     if (client?.connected) {
       const closed = new Promise<void>((resolve) => client.once("socket close", () => resolve()));
       client.quit(stripUnsafe(reason));
@@ -449,12 +440,8 @@ export class IrcConnection {
 
   private setState(state: State): void {
     this.state = state;
-    if (state === "online") {
-      for (const q of this.queue) clearTimeout(q.timer);
-      for (const q of this.queue) q.timer = undefined;
-    } else if (state === "reconnecting" || state === "connecting") {
-      for (const q of this.queue) this.armRetryTimer(q);
-    }
+    if (state === "online") this.lines.setOnline(true);
+    else if (state === "reconnecting" || state === "connecting") this.lines.setOnline(false);
     for (const w of [...this.stateWaiters]) w();
   }
 
@@ -497,80 +484,11 @@ export class IrcConnection {
 
   /**
    * Queues lines (all or none: a message is never half-queued); resolves once
-   * every line is written to the socket after flood control.
+   * every line is written to the socket after flood control (send-queue.ts).
    */
   enqueue(lines: string[], urgent = false): Promise<void> {
     if (this.state === "closed") return Promise.reject(fail("unavailable", "Not sent: the session was closed"));
-    if (this.queue.length + lines.length > this.cfg.maxQueue) {
-      return Promise.reject(
-        fail("queue-full", `Not sent: too many messages are waiting to be sent to ${this.host}; try again later`),
-      );
-    }
-    const all = lines.map(
-      (line) =>
-        new Promise<void>((resolve, reject) => {
-          const q: QueuedLine = { line: stripUnsafe(line), urgent, resolve, reject };
-          if (this.state !== "online") this.armRetryTimer(q);
-          this.queue.push(q);
-        }),
-    );
-    this.pump();
-    return Promise.all(all).then(() => {});
-  }
-
-  private armRetryTimer(q: QueuedLine): void {
-    if (q.timer) return;
-    q.timer = setTimeout(() => {
-      const i = this.queue.indexOf(q);
-      if (i < 0) return;
-      this.queue.splice(i, 1);
-      q.reject(fail("unavailable", `Not sent: ${this.host} could not be reached within ${Math.round(this.cfg.retryWindowMs / 1000)} s`));
-    }, this.cfg.retryWindowMs);
-  }
-
-  private rejectQueue(e: EstuaryError): void {
-    for (const q of this.queue.splice(0)) {
-      clearTimeout(q.timer);
-      q.reject(e);
-    }
-  }
-
-  /**
-   * Lines stay in our queue until written: the head is taken only when it
-   * can go out (urgent lines, i.e. rejoins, first), so a line never waits
-   * anywhere else across a disconnection.
-   */
-  private pump(): void {
-    if (this.state !== "online") return;
-    // On the next microtask, so lines queued in the same turn (rejoins after a reconnect,
-    // which are urgent) are ordered before what waited. With flood control lifted (a private
-    // server) everything queued goes at once (bench/irc).
-    if (this.draining || this.floodTimer) return;
-    this.draining = true;
-    queueMicrotask(() => {
-      this.draining = false;
-      this.drain();
-    });
-  }
-
-  private drain(): void {
-    const client = this.client;
-    if (this.state !== "online" || !client?.connection.connected) return;
-    while (this.queue.length > 0) {
-      const wait = this.bucket?.take() ?? 0;
-      if (wait > 0) {
-        this.floodTimer = setTimeout(() => {
-          this.floodTimer = undefined;
-          this.drain();
-        }, wait);
-        return;
-      }
-      const urgent = this.queue.findIndex((q) => q.urgent);
-      const [q] = this.queue.splice(urgent >= 0 ? urgent : 0, 1);
-      if (!q) return;
-      clearTimeout(q.timer);
-      client.connection.write(q.line, () => q.resolve());
-    }
+    return this.lines.enqueue(lines, urgent);
   }
 
   // ---------------------------------------------------------------- commands
