@@ -13,6 +13,7 @@ import type { Element } from "@xmpp/xml";
 import type { Logger } from "pino";
 import { fail } from "./errors.ts";
 import { metrics } from "./metrics.ts";
+import { makeXmlSafe } from "./stanzas/xml-safe.ts";
 
 export type LinkState = "connecting" | "online" | "offline" | "stopped";
 
@@ -89,6 +90,8 @@ export class ComponentLink extends EventEmitter<ComponentLinkEvents> {
    */
   send(stanza: Element): void {
     if (this._state === "stopped") throw fail("unavailable", "gateway is shutting down");
+    // One character XML cannot carry would make the server close this stream for every user.
+    makeXmlSafe(stanza);
     if (this._state === "online" && !this.flushing && this.entity) {
       this.write(this.entity, stanza);
       return;

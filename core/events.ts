@@ -14,6 +14,7 @@ import { randomId, scopeOf } from "./ids.ts";
 
 export { scopeOf } from "./ids.ts";
 import { NS } from "./stanzas/ns.ts";
+import { resourceSafe } from "./stanzas/xml-safe.ts";
 import { gatewayPresence } from "./xmpp/presence.ts";
 import { ensureContact, notePresence } from "./contacts.ts";
 
@@ -35,7 +36,31 @@ function routes(net: Network, user: string, chat: ChatRef, from: Sender): { from
   return [{ from: net.jidOf({ kind: "contact", contact: chat.contact }), to: user, type: "chat" }];
 }
 
-export async function handleEvent(net: Network, user: string, event: LegacyEvent): Promise<void> {
+/** Nicks become JID resourceparts: a network's odd nick must not make the server bounce our stanzas. */
+function cleanNicks(event: LegacyEvent): LegacyEvent {
+  switch (event.type) {
+    case "message":
+    case "edit":
+    case "retract":
+    case "reactions":
+    case "typing":
+      return { ...event, from: { ...event.from, nick: resourceSafe(event.from.nick) } };
+    case "join":
+    case "occupant":
+      return { ...event, occupant: { ...event.occupant, nick: resourceSafe(event.occupant.nick) } };
+    case "part":
+      return { ...event, nick: resourceSafe(event.nick), ...(event.by !== undefined ? { by: resourceSafe(event.by) } : {}) };
+    case "nick":
+      return { ...event, old: resourceSafe(event.old), new: resourceSafe(event.new) };
+    case "topic":
+      return event.by !== undefined ? { ...event, by: resourceSafe(event.by) } : event;
+    default:
+      return event;
+  }
+}
+
+export async function handleEvent(net: Network, user: string, raw: LegacyEvent): Promise<void> {
+  const event = cleanNicks(raw);
   // An event for a room the user is joining right now is applied once the join completed
   // (the network may speak before it answered the join).
   const room = "room" in event ? event.room : "chat" in event && event.chat.kind === "room" ? event.chat.room : undefined;

@@ -12,6 +12,7 @@ import type { Affiliation, LegacyEvent, Occupant, Role, RoomId, RoomSnapshot, Sh
 import type { Network } from "./network.ts";
 import { errorElement } from "./stanzas/error.ts";
 import { occupantPresence } from "./stanzas/muc.ts";
+import { resourceSafe } from "./stanzas/xml-safe.ts";
 import { historyMessage, type MucHistoryRequest } from "./history/mam.ts";
 import { serializeStyling } from "./format/xep0393.ts";
 import { randomId, scopeOf } from "./ids.ts";
@@ -127,11 +128,11 @@ export class RoomRegistry {
     const state: RoomState = {
       room,
       jid: roomJid,
-      nick: snapshot.nick,
+      nick: resourceSafe(snapshot.nick),
       self: snapshot.self,
       resources: new Set(resources.keys()),
-      occupants: new Map(snapshot.occupants.map((o) => [o.nick, o])),
-      subject: snapshot.subject ? { text: snapshot.subject.text, by: snapshot.subject.by } : undefined,
+      occupants: new Map(snapshot.occupants.map((o) => [resourceSafe(o.nick), { ...o, nick: resourceSafe(o.nick) }])),
+      subject: snapshot.subject ? { text: snapshot.subject.text, ...(snapshot.subject.by !== undefined ? { by: resourceSafe(snapshot.subject.by) } : {}) } : undefined,
     };
     rooms.set(room, state);
     await net.store.rooms.add(user, net.name, room, state.nick).catch((err: unknown) => net.log.warn({ err }, "could not persist room"));

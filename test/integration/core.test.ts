@@ -168,6 +168,23 @@ describe("core gateway on a real Prosody", () => {
     expect(fromAlice.getChild("stanza-id", "urn:xmpp:sid:0")?.attrs.id).toBe(fromAlice.attrs.id);
   });
 
+  it("survives text XML cannot carry from the network (a bell, an escape, a lone surrogate)", async () => {
+    net.emit("romeo@localhost", {
+      type: "message",
+      chat: { kind: "room", room: "#verona" },
+      from: { nick: "mallory\u0001", contact: "mallory" },
+      id: "x1",
+      text: { blocks: [{ type: "line", children: [{ type: "text", text: "ring\u0007 \u001b[31mred\ud800" }] }] },
+    });
+    net.emit("romeo@localhost", { type: "message", chat: { kind: "room", room: "#verona" }, from: { nick: "alice", contact: "alice" }, id: "x2", text: { blocks: [{ type: "line", children: [{ type: "text", text: "still here" }] }] } });
+    const odd = await romeo.waitFor((s) => s.name === "message" && (s.getChildText("body") ?? "").startsWith("ring"));
+    expect(odd.getChildText("body")).toBe("ring\ufffd \ufffd[31mred\ufffd");
+    // As a resourcepart, the control character is a "?": the server would refuse U+FFFD there.
+    expect(odd.attrs.from).toBe(`#verona@${GW}/mallory?`);
+    await romeo.waitFor((s) => s.name === "message" && s.getChildText("body") === "still here");
+    expect(gateway.networks.get("test")!.link.state).toBe("online");
+  });
+
   it("tells a nick conflict with <conflict/> and a refused join with its reason", async () => {
     await romeo.send(xml("presence", { to: `#capulet@${GW}/taken` }, xml("x", { xmlns: "http://jabber.org/protocol/muc" })));
     const conflict = await romeo.waitFor((s) => s.name === "presence" && s.attrs.from === `#capulet@${GW}/taken`);
