@@ -78,7 +78,8 @@ describe("a bridge over a MUC, an IRC channel and a Matrix room", () => {
             flood: { burst: 50, intervalMs: 0 },
             retryWindowMs: 30_000,
             // Later than Bob's own reconnect after the IRC restart, so he is back in #bridge to see the queued lines.
-            reconnect: { initialMs: 3000, maxMs: 4000 },
+            // (The first retry comes 5–10 s after the drop: Bob needs ~1–3 s on a loaded machine.)
+            reconnect: { initialMs: 10_000, maxMs: 10_000 },
           },
         },
         matrix: { domain: "matrix.localhost", secret: "mx-secret", options: { retryWindowMs: 3000, syncTimeoutMs: 5000 } },
