@@ -48,7 +48,7 @@ describe("XMPP ↔ IRC through Estuary", () => {
         irc: {
           domain: GW,
           secret: "irc-secret",
-          options: { servers: { [SERVER]: { port: ircd.port } }, allowedServers: [SERVER], flood: { burst: 50, intervalMs: 0 }, lingerMs: 500, reconnect: { initialMs: 2500 } },
+          options: { servers: { [SERVER]: { port: ircd.port } }, allowedServers: [SERVER], flood: { burst: 50, intervalMs: 0 }, lingerMs: 500, reconnect: { initialMs: 8000, maxMs: 8000 } },
         },
       },
     });
@@ -223,7 +223,7 @@ describe("XMPP ↔ IRC through Estuary", () => {
         await tybalt.send(xml("message", { to: ROOM, type: "groupchat", id: "during" }, xml("body", {}, "Is anyone there?")));
       },
     });
-    // The nurse is on IRC before the gateway reconnects (its first retry waits at least 1.25 s).
+    // The nurse is on IRC before the gateway reconnects (its first retry waits at least 4 s).
     const nurse = await ircRemote(ircd, "nurse");
     try {
       await nurse.join("#verona");
