@@ -130,6 +130,19 @@ const publicUrl = z
     return u.href;
   });
 
+/** `host:port` (an IPv6 address in brackets), as `{ host, port }`. */
+const hostPort = z
+  .string()
+  .transform((s, ctx) => {
+    const m = /^\[?([^\[\]]+?)\]?:(\d{1,5})$/.exec(s.trim());
+    const p = m ? Number(m[2]) : 0;
+    if (!m || p < 1 || p > 65535 || (isIP(m[1]!) === 0 && !isDnsName(m[1]!))) {
+      ctx.issues.push({ code: "custom", input: s, message: `not host:port: ${JSON.stringify(s)}` });
+      return z.NEVER;
+    }
+    return { host: m[1]!, port: p };
+  });
+
 const xmpp = z
   .strictObject({
     /** The XMPP server's component listener. */
@@ -147,6 +160,17 @@ const xmpp = z
       }),
     /** Stanzas kept while a component stream is down; bounded so memory is too. */
     outboundBuffer: int(0).default(1000),
+    /**
+     * Shards on ejabberd's domain_balancing (core/failover.ts): this process
+     * listens on `listen` and watches the other shards at `peers`; when one
+     * dies, the others take over its connection slots at once.
+     */
+    failover: z
+      .strictObject({
+        listen: hostPort,
+        peers: z.array(hostPort).min(1, { error: "list the other shards' listen addresses" }),
+      })
+      .optional(),
   })
   .prefault({});
 

@@ -26,6 +26,13 @@ export interface LinkOptions {
   /** Stanzas kept while the stream is down; beyond it send() throws queue-full. */
   outboundBuffer: number;
   log: Logger;
+  /**
+   * Awaited between the server's stream header and our handshake, on every
+   * attempt: a stream can be kept open and ready, and authenticated in one
+   * write when needed (core/failover.ts: ejabberd assigns a balancing slot at
+   * the handshake).
+   */
+  handshakeGate?: () => Promise<void>;
 }
 
 export interface ComponentLinkEvents {
@@ -148,7 +155,10 @@ export class ComponentLink extends EventEmitter<ComponentLinkEvents> {
     const entity = new componentCore.Component({ service: `xmpp://${host}:${port}`, domain });
     entity.on("open", (el: Element) => {
       // XEP-0114 §3: the handshake is sha1(stream id + secret).
-      entity.authenticate(el.attrs.id ?? "", secret).catch((err: unknown) => entity.emit("error", err as Error));
+      const gate = this.options.handshakeGate?.() ?? Promise.resolve();
+      gate
+        .then(() => (this.entity === entity ? entity.authenticate(el.attrs.id ?? "", secret) : undefined))
+        .catch((err: unknown) => entity.emit("error", err as Error));
     });
     this.entity = entity;
 

@@ -17,7 +17,8 @@ import { createSafeFetch } from "./http/safe-fetch.ts";
 import { startHttpServer } from "./http/server.ts";
 import { queueDepthSources, registry } from "./metrics.ts";
 import { defaultArchiveUrl, openArchive, type Archive } from "./history/archive.ts";
-import { ComponentLink } from "./component.ts";
+import { ComponentLink, type LinkOptions } from "./component.ts";
+import { isSlotProbe, startFailover, type Failover } from "./failover.ts";
 import { fail, asEstuaryError } from "./errors.ts";
 import { handleEvent } from "./events.ts";
 import { createLogger } from "./log.ts";
@@ -48,6 +49,8 @@ export interface Gateway {
   store: Store;
   /** The HTTP listener's URL, when configured. */
   httpUrl?: string;
+  /** Slot takeover between shards, when `xmpp.failover` is configured. */
+  failover?: Failover;
   /**
    * Applies what can change without a restart (SIGHUP): the allow and admin
    * lists and the log level. Other changes are logged as needing a restart.
@@ -107,12 +110,28 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
           log: log.child({ part: "upload" }),
         })
       : media;
+  const secrets = new Map<string, string>();
   for (const [key, netConfig] of enabledNetworks(config)) {
+    secrets.set(key, netConfig.secret);
     const factory = options.adapters?.[key] ?? (await builtinAdapter(key));
     const adapter = await factory(netConfig.options, { log: log.child({ network: key }) });
     networks.set(key, createNetwork(key, netConfig, adapter, { config, store, access, log, fetch, media: mediaFor, archive, peers: () => [...networks.values()] }));
   }
   for (const net of networks.values()) net.link.start();
+  // Shards on ejabberd's domain_balancing: take over a dead peer's slots at once (core/failover.ts).
+  const failoverConfig = config.xmpp.failover;
+  const failover: Failover | undefined = failoverConfig
+    ? await startFailover({
+        listen: failoverConfig.listen,
+        peers: failoverConfig.peers,
+        networks: [...networks.values()].map((net) => ({
+          domain: net.domain,
+          link: net.link,
+          spawn: (handshakeGate) => new ComponentLink({ ...linkOptions(config, net.domain, secrets.get(net.name)!, net.log), ...(handshakeGate ? { handshakeGate } : {}) }),
+        })),
+        log,
+      })
+    : undefined;
   // Sessions of networks without registration (IRC) end when unused: no room, not online, idle.
   const idleTimer = setInterval(() => {
     for (const net of networks.values()) {
@@ -130,6 +149,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   const gateway: Gateway = {
     networks,
     store,
+    ...(failover ? { failover } : {}),
     ...(http ? { httpUrl: http.url } : {}),
     reload(next) {
       access.update(next.access.allow, next.access.admins);
@@ -143,6 +163,8 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
         clearInterval(idleTimer);
         await bridges?.stop();
         await Promise.all([...networks.values()].map((net) => stopNetwork(net)));
+        // After our own streams closed, so that peers find the slots free when they claim them.
+        await failover?.stop();
         await http?.close();
         media?.close();
         await history?.close();
@@ -187,15 +209,7 @@ function createNetwork(
   },
 ): Network {
   const log = deps.log.child({ network: key });
-  const link = new ComponentLink({
-    host: deps.config.xmpp.host,
-    port: deps.config.xmpp.port,
-    domain: netConfig.domain,
-    secret: netConfig.secret,
-    reconnect: deps.config.xmpp.reconnect,
-    outboundBuffer: deps.config.xmpp.outboundBuffer,
-    log,
-  });
+  const link = new ComponentLink(linkOptions(deps.config, netConfig.domain, netConfig.secret, log));
   // Events of one user are applied in order (each may await the id map).
   const eventOrder = new KeyedSerial(10_000);
   // Stanzas of one user to one chat are handled in order; other chats run in parallel.
@@ -240,6 +254,8 @@ function createNetwork(
     // Answers to the gateway's own IQs are taken at once, never queued behind the handler
     // that is waiting for them (unregistering waits for roster removals).
     if (net.iq.take(stanza)) return;
+    // Another shard checking whether its new stream holds a slot (core/failover.ts).
+    if (isSlotProbe(stanza, net.domain)) return;
     const from = (stanza.attrs.from ?? "").split("/")[0]!.toLowerCase();
     const to = (stanza.attrs.to ?? "").split("/")[0]!.toLowerCase();
     stanzaOrder.run(`${from}\n${to}`, () => dispatch(net, stanza)).catch((err: unknown) => replyWithError(net, stanza, err));
@@ -258,6 +274,18 @@ function createNetwork(
     }
   });
   return net;
+}
+
+function linkOptions(config: Config, domain: string, secret: string, log: Logger): LinkOptions {
+  return {
+    host: config.xmpp.host,
+    port: config.xmpp.port,
+    domain,
+    secret,
+    reconnect: config.xmpp.reconnect,
+    outboundBuffer: config.xmpp.outboundBuffer,
+    log,
+  };
 }
 
 async function stopNetwork(net: Network): Promise<void> {
