@@ -55,6 +55,8 @@ export interface EjabberdOptions {
    * spreads stanzas regardless of sender.
    */
   domainBalancing?: Record<string, number | { components: number; type: BalancingType }>;
+  /** ejabberd's `loglevel` (default info); `debug` logs every stanza routed and sent. */
+  loglevel?: "info" | "debug";
   /** Deadline for start and restart, in ms (default 20000). */
   startTimeout?: number;
 }
@@ -98,7 +100,9 @@ export function ejabberdConfig(ports: Ports, options: EjabberdOptions): Record<s
   }
   const config: Record<string, unknown> = {
     hosts: [DOMAIN],
-    loglevel: "info",
+    loglevel: options.loglevel ?? "info",
+    // A debug log outgrows the default rotation size (rotated files are not kept) within seconds.
+    ...(options.loglevel === "debug" ? { log_rotate_size: "infinity" } : {}),
     log_rotate_count: 0,
     auth_method: "internal",
     // Plain passwords so xmpp.js can use PLAIN (its SCRAM costs ~2 s CPU).
