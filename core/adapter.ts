@@ -118,6 +118,17 @@ export interface AdapterSession {
    */
   history?(room: RoomId, options: { limit: number }): Promise<Extract<LegacyEvent, { type: "message" }>[]>;
 
+  /**
+   * Sends a room message under another person's name where the network lets
+   * a relay do so (IRCv3 draft/relaymsg: `RELAYMSG #chan alice/xmpp :text`):
+   * bridges use it instead of a `<alice>` prefix. `network` names where the
+   * person is (a bridge leg: `xmpp`, `matrix`…). Resolves undefined when it
+   * cannot be done here right now (the server lacks the capability, refused
+   * it): the caller then sends with a prefix. The adapter never emits the
+   * network's copies of these messages back.
+   */
+  sendAs?(chat: ChatRef, sender: { nick: string; network: string }, message: OutgoingMessage): Promise<SendResult | undefined>;
+
   correct?(chat: ChatRef, id: MessageId, message: OutgoingMessage): Promise<SendResult>;
   retract?(chat: ChatRef, id: MessageId): Promise<void>;
   /** The user's whole reaction set on a message (XEP-0444 semantics). */

@@ -14,7 +14,7 @@ import { fail, type EstuaryError } from "../../core/errors.ts";
 import type { LegacyEvent, Occupant, RoomId, RoomSnapshot, Show } from "../../core/model.ts";
 import { ircToRich } from "./format.ts";
 import { CHANNEL_PREFIXES, contactId, ircLower, roomId } from "./ids.ts";
-import { maxBodyBytes, safeMiddle, splitByBytes, stripUnsafe } from "./lines.ts";
+import { byteLength, maxBodyBytes, safeMiddle, splitByBytes, stripUnsafe } from "./lines.ts";
 import { modeForSymbol, rolesFromModes } from "./roles.ts";
 import { shareCommandTable } from "./client-table.ts";
 import { SendQueue } from "./send-queue.ts";
@@ -122,6 +122,23 @@ const NICK_ERRORS: Record<string, "conflict" | "not-acceptable"> = {
 const ECHO_MEMORY = 64;
 
 /**
+ * IRCv3 capabilities irc-framework does not ask for by itself:
+ * draft/relaymsg (ircv3-specifications PR #417) for bridges, and
+ * chathistory (https://ircv3.net/specs/extensions/chathistory, prefixed
+ * `draft/` while it was a draft) for the network's own history of a channel.
+ */
+const EXTRA_CAPS = ["draft/relaymsg", "draft/chathistory", "chathistory"];
+
+/** draft/relaymsg: the tag naming the client that relayed a message (Ergo's name, then the spec text's). */
+const RELAYMSG_TAGS = ["draft/relaymsg", "relaymsg"];
+
+interface RelayWait {
+  lower: string;
+  nick: string;
+  done(result: "ok" | "fail" | "timeout"): void;
+}
+
+/**
  * Errors a new attempt with the same settings cannot fix (refused password,
  * failed SASL login, untrusted TLS certificate): reconnection stops on them
  * instead of retrying every few minutes forever.
@@ -152,6 +169,10 @@ export class IrcConnection {
   private readonly lines: SendQueue;
   private readonly stateWaiters = new Set<() => void>();
   private readonly echoes = new Map<string, string[]>();
+  /** RELAYMSG lines written and not yet echoed or refused, oldest first (the server answers in order). */
+  private readonly relayWaits: RelayWait[] = [];
+  /** Channels where the server refused RELAYMSG (FAIL RELAYMSG …), with its reason: the prefix is used there. */
+  private readonly relayRefused = new Map<string, string>();
   private reconnectAttempt = 0;
   private reconnectTimer: NodeJS.Timeout | undefined;
 
@@ -227,6 +248,7 @@ export class IrcConnection {
     return new Promise((resolve, reject) => {
       const client = new Client();
       shareCommandTable(client);
+      client.requestCap(EXTRA_CAPS);
       this.client = client;
       this.attach(client);
       const base = this.nick;
@@ -595,6 +617,102 @@ export class IrcConnection {
     await done;
   }
 
+  // ---------------------------------------------------------------- draft/relaymsg
+
+  /** The draft/relaymsg separators (the capability's value) when the server granted it, else undefined. */
+  relaySeparators(): string | undefined {
+    const cap = this.client?.network.cap;
+    if (!cap?.isEnabled("draft/relaymsg")) return undefined;
+    return cap.available.get("draft/relaymsg") ?? "";
+  }
+
+  /** ISUPPORT NICKLEN, when the server said. */
+  nickLen(): number | undefined {
+    const n = Number(this.client?.network.options.NICKLEN);
+    return Number.isInteger(n) && n > 0 ? n : undefined;
+  }
+
+  /**
+   * `RELAYMSG <channel> <nick> :<text>` for each line (draft/relaymsg, PR #417).
+   * Resolves false when it cannot be used (no capability, refused in this
+   * channel): nothing was shown and the caller sends otherwise. With
+   * echo-message each line is confirmed by its echo or refused by a
+   * `FAIL RELAYMSG`; without it, by being written.
+   */
+  async relay(channel: string, nick: string, lines: string[], action: boolean): Promise<boolean> {
+    const lower = ircLower(channel);
+    if (this.relaySeparators() === undefined || this.relayRefused.has(lower)) return false;
+    const lineLen = Number(this.client?.network.options.LINELEN) || 512;
+    // Both what we send and the PRIVMSG the server makes of it (`:nick!user@host PRIVMSG …`) must fit.
+    const relayed = maxBodyBytes({ lineLen, nick, command: "PRIVMSG", target: channel });
+    const sent = lineLen - 2 - byteLength(`RELAYMSG ${channel} ${nick} :`);
+    const limit = Math.min(relayed, sent) - (action ? 9 : 0);
+    const out: string[] = [];
+    for (const text of lines) {
+      for (const piece of splitByBytes(stripUnsafe(text), limit)) {
+        if (piece !== "") out.push(this.build("RELAYMSG", [channel, nick], action ? `\x01ACTION ${piece}\x01` : piece));
+      }
+    }
+    if (out.length === 0) return true;
+    const confirm = this.client?.network.cap.isEnabled("echo-message") === true;
+    const waits = confirm ? out.map(() => this.awaitRelay(lower, nick)) : [];
+    try {
+      await this.enqueue(out);
+    } catch (e) {
+      for (const w of waits) w.cancel();
+      throw e;
+    }
+    const results = await Promise.all(waits.map((w) => w.result));
+    // A refused line was not shown: the whole message goes again the other way (no loss).
+    return !results.includes("fail");
+  }
+
+  private awaitRelay(lower: string, nick: string): { result: Promise<"ok" | "fail" | "timeout">; cancel(): void } {
+    let wait!: RelayWait;
+    const result = new Promise<"ok" | "fail" | "timeout">((resolve) => {
+      const timer = setTimeout(() => wait.done("timeout"), this.cfg.timeoutMs);
+      wait = {
+        lower,
+        nick: ircLower(nick),
+        done: (r) => {
+          clearTimeout(timer);
+          const i = this.relayWaits.indexOf(wait);
+          if (i >= 0) this.relayWaits.splice(i, 1);
+          if (r === "timeout") this.log.info({ channel: lower }, "no echo of a RELAYMSG line in time; taken as sent");
+          resolve(r);
+        },
+      };
+      this.relayWaits.push(wait);
+    });
+    return { result, cancel: () => wait.done("timeout") };
+  }
+
+  private relayEchoed(lower: string, nick: string): void {
+    const w = this.relayWaits.find((x) => x.lower === lower && x.nick === ircLower(nick));
+    w?.done("ok");
+  }
+
+  /** IRCv3 standard replies: `FAIL <command> <code> [<context>…] :<description>`. */
+  private onFail(msg: ParsedMessage): void {
+    const [command, code] = msg.params;
+    const description = stripUnsafe(msg.params[msg.params.length - 1] ?? "");
+    if (command === "RELAYMSG") {
+      const w = this.relayWaits[0];
+      if (!w) return;
+      // PRIVS_NEEDED and the like: stop trying in this channel until something changes (op, rejoin).
+      // INVALID_NICK is about one nick: only that message goes with a prefix.
+      if (code !== "INVALID_NICK") {
+        if (!this.relayRefused.has(w.lower)) this.log.warn({ channel: w.lower, code, description }, "the server refuses RELAYMSG here; relaying with a prefix");
+        this.relayRefused.set(w.lower, `${code ?? "FAIL"}: ${description}`);
+      }
+      w.done("fail");
+      return;
+    }
+    if (this.state === "online") {
+      this.hooks.emit({ type: "service-message", service: this.host, text: ircToRich(msg.params.map(stripUnsafe).join(" ")) });
+    }
+  }
+
   async changeNick(nick: string): Promise<string> {
     if (ircLower(nick) === ircLower(this.nick)) return this.nick;
     await this.ensureOnline();
@@ -643,6 +761,7 @@ export class IrcConnection {
     const before = ch.previous;
     ch.previous = undefined;
     ch.synced = true;
+    this.relayRefused.delete(lower);
     if (before) {
       this.emitDiff(ch, before);
       // A rejoin after a reconnect: what the server replayed is history the core de-duplicates.
@@ -706,7 +825,8 @@ export class IrcConnection {
     });
     client.connection.on("message", (msg: ParsedMessage) => {
       if (client !== this.client || this.state === "closed") return;
-      this.onNumeric(msg);
+      if (msg.command === "FAIL") this.onFail(msg);
+      else this.onNumeric(msg);
     });
 
     on<{ nick: string; ident: string; hostname: string; channel: string }>("join", (ev) => {
@@ -870,6 +990,8 @@ export class IrcConnection {
         if (!prefixModes.has(letter) || !m.param) continue;
         const adding = m.mode.startsWith("+");
         if (this.isSelf(m.param)) {
+          // Made an operator: RELAYMSG may be allowed now (servers let channel operators relay).
+          if (adding) this.relayRefused.delete(ircLower(ch.name));
           if (adding) ch.selfModes.add(letter);
           else ch.selfModes.delete(letter);
           if (ch.synced) this.hooks.emit({ type: "occupant", room: ch.room, occupant: { nick: this.nick, ...rolesFromModes(ch.selfModes) } });
@@ -926,6 +1048,13 @@ export class IrcConnection {
     kind: "P" | "A" | "N",
   ): void {
     const text = stripUnsafe(ev.message ?? "");
+    // draft/relaymsg: a line this connection relayed for a bridge, echoed back. Never emitted: the
+    // bridge must not relay its own output again.
+    const relayedBy = RELAYMSG_TAGS.map((t) => ev.tags?.[t]).find((v) => v !== undefined);
+    if (relayedBy !== undefined && this.isSelf(relayedBy)) {
+      this.relayEchoed(ircLower(ev.target), ev.nick);
+      return;
+    }
     const fromServer = ev.from_server || !ev.nick || (!ev.ident && !ev.hostname && ev.nick.includes("."));
     if (fromServer || (kind === "N" && ev.target === "*")) {
       this.hooks.emit({ type: "service-message", service: this.host, text: ircToRich(text), notice: kind === "N" });
@@ -950,7 +1079,8 @@ export class IrcConnection {
     const event: LegacyEvent = {
       type: "message",
       chat,
-      from: { nick: ev.nick, contact: contactId(this.host, ev.nick) },
+      // Someone relayed by another bridge (`alice/discord`) is nobody one can talk to on IRC: no contact.
+      from: relayedBy !== undefined ? { nick: ev.nick } : { nick: ev.nick, contact: contactId(this.host, ev.nick) },
       text: ircToRich(text),
     };
     if (kind === "A") event.action = true;

@@ -49,7 +49,7 @@ declare module "irc-framework" {
     user: { nick: string; username: string; host: string };
     network: {
       options: Record<string, unknown> & { PREFIX?: { symbol: string; mode: string }[]; CHANTYPES?: string[] };
-      cap: { enabled: string[]; isEnabled(cap: string): boolean };
+      cap: { enabled: string[]; available: Map<string, string>; isEnabled(cap: string): boolean };
     };
     requestCap(cap: string | string[]): void;
     connect(options?: ClientOptions): void;

@@ -11,6 +11,7 @@ import { IrcConnection, type ConnectionConfig } from "./connection.ts";
 import { richToIrc } from "./format.ts";
 import { hostAllowed, isChannel, isNick, splitId } from "./ids.ts";
 import { safeMiddle } from "./lines.ts";
+import { relayNick } from "./relay-nick.ts";
 import { serverSettingsSchema, type IrcOptions, type ServerSettings } from "./options.ts";
 
 const BASE32 = "abcdefghijklmnopqrstuvwxyz234567";
@@ -195,6 +196,24 @@ export class IrcSession implements AdapterSession {
     const conn = await this.connection(t.server);
     await conn.say(t.name, lines, message.action ?? false, chat.kind === "direct");
     return {};
+  }
+
+  /**
+   * A bridge's message under the person's own name (IRCv3 draft/relaymsg):
+   * `RELAYMSG #chan alice/xmpp :text`. undefined when the server did not
+   * grant the capability or refuses it in this channel (the bridge then
+   * prefixes the name), or the channel is not joined.
+   */
+  async sendAs(chat: ChatRef, sender: { nick: string; network: string }, message: OutgoingMessage): Promise<SendResult | undefined> {
+    if (chat.kind !== "room") return undefined;
+    const t = this.target(chat.room, "room");
+    const conn = await this.connection(t.server);
+    const separators = conn.relaySeparators();
+    if (separators === undefined || !conn.isJoined(t.name)) return undefined;
+    const lines = richToIrc(message.text);
+    for (const a of message.attachments ?? []) lines.push(a.url);
+    const nick = relayNick(sender.nick, sender.network, { separators, nicklen: conn.nickLen() });
+    return (await conn.relay(t.name, nick, lines, message.action ?? false)) ? {} : undefined;
   }
 
   async setSubject(room: RoomId, subject: string): Promise<void> {

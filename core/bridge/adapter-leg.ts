@@ -5,7 +5,9 @@
  * bridge's config and its own ScopedStore (so sync tokens and offsets
  * persist like a user's). The session's events for the bridged room become
  * the bridge's inbound events; deliveries go out through the same session,
- * with the sender's name as a prefix (format.ts). The adapters keep their own
+ * with the sender's name as a prefix (format.ts), or under the sender's own
+ * name where the adapter can (`sendAs`: IRC draft/relaymsg, `alice/xmpp`).
+ * The adapters keep their own
  * queues, flood control and reconnects; this leg only waits until the room is
  * joined before sending.
  */
@@ -13,7 +15,7 @@ import type { Logger } from "pino";
 import type { AdapterSession, SessionContext } from "../adapter.ts";
 import { asEstuaryError } from "../errors.ts";
 import { toPlain } from "../format/model.ts";
-import type { ChatRef, LegacyEvent, OutgoingMessage, RichText, RoomId } from "../model.ts";
+import type { ChatRef, LegacyEvent, OutgoingMessage, RichText, RoomId, SendResult } from "../model.ts";
 import type { Network } from "../network.ts";
 import type { LegName } from "./config.ts";
 import { correctionFallback, joinPartLine, prefixInlines, reactionFallback, replyFallback, retractionFallback, withPrefix, type PrefixStyle } from "./format.ts";
@@ -181,7 +183,6 @@ export class AdapterLeg implements Leg {
     const noPing = style.noPing ?? false;
     switch (d.type) {
       case "message": {
-        const prefix = d.action ? prefixInlines({ ...style, format: "* {nick} " }, d.from.nick, d.origin) : prefixInlines(style, d.from.nick, d.origin);
         let text = d.text;
         let replyTo: string | undefined;
         if (d.replyTo) {
@@ -194,8 +195,15 @@ export class AdapterLeg implements Leg {
           text = { blocks: attachments.map((a) => ({ type: "line" as const, children: [{ type: "text" as const, text: a.url }] })) };
           attachments = undefined;
         }
-        const out: OutgoingMessage = { text: withPrefix(text, prefix), ...(replyTo ? { replyTo } : {}), ...(attachments ? { attachments } : {}) };
-        const res = await session.sendMessage(this.#chat, out);
+        const extras = { ...(replyTo ? { replyTo } : {}), ...(attachments ? { attachments } : {}) };
+        // Under the person's own name where the network lets the relay (IRC draft/relaymsg), `/me` kept as such.
+        const as = await this.#sendAs(d, { text, ...(d.action ? { action: true } : {}), ...extras });
+        if (as) {
+          if (as.id) await ids.link(as.id, d.canon);
+          return;
+        }
+        const prefix = d.action ? prefixInlines({ ...style, format: "* {nick} " }, d.from.nick, d.origin) : prefixInlines(style, d.from.nick, d.origin);
+        const res = await session.sendMessage(this.#chat, { text: withPrefix(text, prefix), ...extras });
         if (res.id) await ids.link(res.id, d.canon);
         return;
       }
@@ -207,6 +215,7 @@ export class AdapterLeg implements Leg {
           await session.correct(this.#chat, target, { text: withPrefix(d.text, prefix) });
           return;
         }
+        if (await this.#sendAs(d, { text: correctionFallback([], d.text) })) return;
         await this.#say(correctionFallback(prefix, d.text));
         return;
       }
@@ -241,6 +250,13 @@ export class AdapterLeg implements Leg {
         await this.#say(d.text);
         return;
     }
+  }
+
+  /** The message from the person's own name (AdapterSession.sendAs); undefined: not possible here, prefix it. */
+  async #sendAs(d: { from: { nick: string }; origin: LegName }, message: OutgoingMessage): Promise<SendResult | undefined> {
+    const session = this.#session!;
+    if (!session.sendAs) return undefined;
+    return session.sendAs(this.#chat, { nick: d.from.nick, network: d.origin }, message);
   }
 
   async #say(text: RichText): Promise<void> {
