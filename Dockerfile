@@ -44,5 +44,6 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
 
 # SIGTERM (docker stop) is handled: users are told the gateway is leaving.
 STOPSIGNAL SIGTERM
-ENTRYPOINT ["node", "/app/bin/estuary.js"]
+# --max-semi-space-size=2: see deploy/systemd/estuary.service.
+ENTRYPOINT ["node", "--max-semi-space-size=2", "/app/bin/estuary.js"]
 CMD ["--config", "/etc/estuary/estuary.yaml"]

@@ -170,7 +170,7 @@ await InspIRCd "tcp_open $DEMO_IRC_PORT" "$INSPIRCD_PID"
 
 say "starting Estuary (IRC gateway $DEMO_IRC_COMPONENT)"
 [[ -t 1 ]] && export ESTUARY_DEMO_PRETTY=true
-setsid "$NODE" bin/estuary.js --config "$DIR/estuary.yaml" 9>&- </dev/null &
+setsid "$NODE" --max-semi-space-size=2 bin/estuary.js --config "$DIR/estuary.yaml" 9>&- </dev/null &
 ESTUARY_PID=$!
 printf 'estuary %s\n' "$ESTUARY_PID" >>"$DIR/demo.pids"
 # Ready once Prosody has accepted the component's XEP-0114 handshake.

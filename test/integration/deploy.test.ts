@@ -160,6 +160,20 @@ describe("systemd units", () => {
     expect(shard).toMatch(/^ExecStart=.* --config \/etc\/estuary\/shard-%i\.yaml$/m);
   });
 
+  it("run Node with the same V8 flags as bin/estuary.js's shebang and the Dockerfile", async () => {
+    // The young-generation cap is a measured memory choice (README, Benchmarks): every way of
+    // starting the gateway must carry it, or RSS per user differs by deployment.
+    const shebang = (await readFile(join(ROOT, "bin/estuary.js"), "utf8")).split("\n")[0]!;
+    const flags = shebang.match(/--max-semi-space-size=\d+/)?.[0];
+    expect(flags).toBeDefined();
+    for (const name of ["estuary.service", "estuary@.service"]) {
+      const unit = await readFile(join(ROOT, "deploy/systemd", name), "utf8");
+      expect(unit, name).toMatch(new RegExp(`^ExecStart=\\S+/node ${flags} \\S+/bin/estuary\\.js `, "m"));
+    }
+    const dockerfile = await readFile(join(ROOT, "Dockerfile"), "utf8");
+    expect(dockerfile).toContain(`ENTRYPOINT ["node", "${flags}", "/app/bin/estuary.js"]`);
+  });
+
   // Skipped only where systemd-analyze is absent (a machine without systemd): nothing to verify with.
   it.skipIf(analyze === undefined)("pass systemd-analyze verify (executables pointed at this checkout)", async () => {
     // verify also checks that ExecStart's program exists: point /opt/estuary at this checkout.
