@@ -132,6 +132,18 @@ const EXTRA_CAPS = ["draft/relaymsg", "draft/chathistory", "chathistory"];
 /** draft/relaymsg: the tag naming the client that relayed a message (Ergo's name, then the spec text's). */
 const RELAYMSG_TAGS = ["draft/relaymsg", "relaymsg"];
 
+/** Longest a CHATHISTORY request may take (a join waits for it) before it counts as unanswered. */
+const HISTORY_TIMEOUT_MS = 5000;
+
+type HistoryMessage = Extract<LegacyEvent, { type: "message" }>;
+
+/** A CHATHISTORY LATEST waiting for its `chathistory` batch. */
+interface HistoryRequest {
+  limit: number;
+  messages: HistoryMessage[];
+  finish(messages: HistoryMessage[]): void;
+}
+
 interface RelayWait {
   lower: string;
   nick: string;
@@ -173,6 +185,10 @@ export class IrcConnection {
   private readonly relayWaits: RelayWait[] = [];
   /** Channels where the server refused RELAYMSG (FAIL RELAYMSG …), with its reason: the prefix is used there. */
   private readonly relayRefused = new Map<string, string>();
+  /** CHATHISTORY requests by lowered channel (one at a time per channel). */
+  private readonly historyRequests = new Map<string, HistoryRequest>();
+  /** Requests that timed out, by channel: their batch, if it still comes, is dropped rather than shown live. */
+  private readonly lateHistory = new Map<string, number>();
   private reconnectAttempt = 0;
   private reconnectTimer: NodeJS.Timeout | undefined;
 
@@ -708,8 +724,73 @@ export class IrcConnection {
       w.done("fail");
       return;
     }
+    if (command === "CHATHISTORY") {
+      // FAIL CHATHISTORY <code> <subcommand> [<target>] :… (chathistory "Errors and Warnings").
+      const target = msg.params.length > 4 ? ircLower(msg.params[3] ?? "") : undefined;
+      this.log.info({ code, target, description }, "CHATHISTORY refused");
+      for (const [lower, req] of [...this.historyRequests]) if (target === undefined || target === lower) req.finish([]);
+      return;
+    }
     if (this.state === "online") {
       this.hooks.emit({ type: "service-message", service: this.host, text: ircToRich(msg.params.map(stripUnsafe).join(" ")) });
+    }
+  }
+
+  // ---------------------------------------------------------------- chathistory
+
+  /**
+   * The channel's latest messages from the server's own history (IRCv3
+   * chathistory: `CHATHISTORY LATEST <channel> * <n>`, n at most the
+   * server's ISUPPORT CHATHISTORY), oldest first, as history. [] when the
+   * server does not offer it, the channel is not joined, or no answer comes
+   * within HISTORY_TIMEOUT_MS.
+   */
+  async history(channel: string, limit: number): Promise<HistoryMessage[]> {
+    const lower = ircLower(channel);
+    const ch = this.channels.get(lower);
+    const cap = this.client?.network.cap;
+    const offered = cap !== undefined && (cap.isEnabled("chathistory") || cap.isEnabled("draft/chathistory")) && cap.isEnabled("batch");
+    if (!ch?.synced || this.state !== "online" || !offered || this.historyRequests.has(lower)) return [];
+    // "If 0, the client SHOULD assume that there is no maximum number of messages."
+    const max = Number(this.client?.network.options.CHATHISTORY);
+    const n = Math.floor(Number.isFinite(max) && max > 0 ? Math.min(limit, max) : limit);
+    if (n <= 0) return [];
+    return new Promise<HistoryMessage[]>((resolve) => {
+      const timer = setTimeout(() => {
+        this.lateHistory.set(lower, (this.lateHistory.get(lower) ?? 0) + 1);
+        this.log.warn({ channel: ch.name }, "no answer to CHATHISTORY in time; joining without the network's history");
+        req.finish([]);
+      }, Math.min(this.cfg.timeoutMs, HISTORY_TIMEOUT_MS));
+      const req: HistoryRequest = {
+        limit: n,
+        messages: [],
+        finish: (messages) => {
+          clearTimeout(timer);
+          if (this.historyRequests.get(lower) === req) this.historyRequests.delete(lower);
+          resolve(messages);
+        },
+      };
+      this.historyRequests.set(lower, req);
+      this.enqueue([this.build("CHATHISTORY", ["LATEST", ch.name, "*", String(n)])], true).catch(() => req.finish([]));
+    });
+  }
+
+  /** The end of a batch: a `chathistory` one answers the request for its target. */
+  private onBatchEnd(ev: { type?: string; params?: string[] }): void {
+    if (ev.type !== "chathistory" && ev.type !== "draft/chathistory") return;
+    const lower = ircLower(ev.params?.[0] ?? "");
+    const req = this.historyRequests.get(lower);
+    if (req) {
+      const out = req.messages.slice(-req.limit);
+      // The spec says SHOULD be ascending; make sure (a stable sort keeps equal times in server order).
+      if (out.every((m) => m.at)) out.sort((a, b) => a.at!.getTime() - b.at!.getTime());
+      req.finish(out);
+      return;
+    }
+    const late = this.lateHistory.get(lower);
+    if (late) {
+      if (late > 1) this.lateHistory.set(lower, late - 1);
+      else this.lateHistory.delete(lower);
     }
   }
 
@@ -889,6 +970,8 @@ export class IrcConnection {
       ch.barrier = setTimeout(() => this.finishJoin(lower), JOIN_BARRIER_MS);
       this.enqueue([this.build("MODE", [ch.name])], true).catch(() => this.finishJoin(lower));
     });
+
+    on<{ type?: string; params?: string[] }>("batch end", (ev) => this.onBatchEnd(ev));
 
     on<{ channel: string; raw_modes?: string }>("channel info", (ev) => {
       if (ev.raw_modes === undefined) return;
@@ -1091,7 +1174,20 @@ export class IrcConnection {
     if (ev.time) event.at = new Date(ev.time);
     // Server-side history (InspIRCd's +H replay, IRCv3 chathistory) arrives in a batch, or
     // before the join completed: it is history, not live chat.
-    const batchType = (ev as { batch?: { type?: string } }).batch?.type ?? "";
+    const batch = (ev as { batch?: { type?: string; params?: string[] } }).batch;
+    const batchType = batch?.type ?? "";
+    if (inChannel && (batchType === "chathistory" || batchType === "draft/chathistory")) {
+      // The answer to our CHATHISTORY: collected for history(), never shown as live chat.
+      const lower = ircLower(batch?.params?.[0] ?? ev.target);
+      const req = this.historyRequests.get(lower);
+      if (req) {
+        event.history = true;
+        req.messages.push(event);
+        if (req.messages.length > MAX_REPLAYED) req.messages.shift();
+        return;
+      }
+      if (this.lateHistory.has(lower)) return;
+    }
     const ch = inChannel ? this.channels.get(ircLower(ev.target)) : undefined;
     if (/history/i.test(batchType) || (ch && !ch.synced)) event.history = true;
     if (ch && !ch.synced) {
@@ -1108,6 +1204,11 @@ export class IrcConnection {
     if (!/^[45]\d\d$/.test(code)) return;
     const reason = stripUnsafe(msg.params[msg.params.length - 1] ?? "");
     const subject = msg.params[1] ?? "";
+    if (code === "421" && subject.toUpperCase() === "CHATHISTORY") {
+      // ERR_UNKNOWNCOMMAND: the server does not know it after all.
+      for (const req of [...this.historyRequests.values()]) req.finish([]);
+      return;
+    }
     const joinKind = JOIN_ERRORS[code];
     if (joinKind && this.joins.has(ircLower(subject))) {
       this.settleJoin(ircLower(subject), fail(joinKind, `${subject}: ${reason}`));

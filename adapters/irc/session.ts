@@ -6,13 +6,15 @@
 import { createHash } from "node:crypto";
 import type { AdapterSession, SessionContext } from "../../core/adapter.ts";
 import { fail, isEstuaryError } from "../../core/errors.ts";
-import type { ChatRef, OutgoingMessage, RoomId, RoomSnapshot, SendResult, Show } from "../../core/model.ts";
+import type { ChatRef, LegacyEvent, OutgoingMessage, RoomId, RoomSnapshot, SendResult, Show } from "../../core/model.ts";
 import { IrcConnection, type ConnectionConfig } from "./connection.ts";
 import { richToIrc } from "./format.ts";
 import { hostAllowed, isChannel, isNick, splitId } from "./ids.ts";
 import { safeMiddle } from "./lines.ts";
 import { relayNick } from "./relay-nick.ts";
 import { serverSettingsSchema, type IrcOptions, type ServerSettings } from "./options.ts";
+
+type HistoryMessage = Extract<LegacyEvent, { type: "message" }>;
 
 const BASE32 = "abcdefghijklmnopqrstuvwxyz234567";
 
@@ -214,6 +216,18 @@ export class IrcSession implements AdapterSession {
     for (const a of message.attachments ?? []) lines.push(a.url);
     const nick = relayNick(sender.nick, sender.network, { separators, nicklen: conn.nickLen() });
     return (await conn.relay(t.name, nick, lines, message.action ?? false)) ? {} : undefined;
+  }
+
+  /**
+   * The channel's recent history from the server (IRCv3 chathistory), for the
+   * core to archive what the user missed. Only on a connection that is open
+   * and in the channel: history never opens a connection of its own.
+   */
+  async history(room: RoomId, options: { limit: number }): Promise<HistoryMessage[]> {
+    const t = this.target(room, "room");
+    const conn = await this.conns.get(t.server);
+    if (!conn) return [];
+    return conn.history(t.name, options.limit);
   }
 
   async setSubject(room: RoomId, subject: string): Promise<void> {
