@@ -185,6 +185,8 @@ export class IrcConnection {
   private readonly relayWaits: RelayWait[] = [];
   /** Channels where the server refused RELAYMSG (FAIL RELAYMSG …), with its reason: the prefix is used there. */
   private readonly relayRefused = new Map<string, string>();
+  /** The server did not echo a RELAYMSG line in time once: later ones are taken as sent when written (no 20 s stalls). */
+  private relayUnechoed = false;
   /** CHATHISTORY requests by lowered channel (one at a time per channel). */
   private readonly historyRequests = new Map<string, HistoryRequest>();
   /** Requests that timed out, by channel: their batch, if it still comes, is dropped rather than shown live. */
@@ -670,7 +672,7 @@ export class IrcConnection {
       }
     }
     if (out.length === 0) return true;
-    const confirm = this.client?.network.cap.isEnabled("echo-message") === true;
+    const confirm = this.client?.network.cap.isEnabled("echo-message") === true && !this.relayUnechoed;
     const waits = confirm ? out.map(() => this.awaitRelay(lower, nick)) : [];
     try {
       await this.enqueue(out);
@@ -684,23 +686,25 @@ export class IrcConnection {
   }
 
   private awaitRelay(lower: string, nick: string): { result: Promise<"ok" | "fail" | "timeout">; cancel(): void } {
-    let wait!: RelayWait;
-    const result = new Promise<"ok" | "fail" | "timeout">((resolve) => {
-      const timer = setTimeout(() => wait.done("timeout"), this.cfg.timeoutMs);
-      wait = {
-        lower,
-        nick: ircLower(nick),
-        done: (r) => {
-          clearTimeout(timer);
-          const i = this.relayWaits.indexOf(wait);
-          if (i >= 0) this.relayWaits.splice(i, 1);
-          if (r === "timeout") this.log.info({ channel: lower }, "no echo of a RELAYMSG line in time; taken as sent");
-          resolve(r);
-        },
-      };
-      this.relayWaits.push(wait);
-    });
-    return { result, cancel: () => wait.done("timeout") };
+    let resolve!: (r: "ok" | "fail" | "timeout") => void;
+    const result = new Promise<"ok" | "fail" | "timeout">((r) => (resolve = r));
+    const settle = (r: "ok" | "fail" | "timeout") => {
+      clearTimeout(timer);
+      const i = this.relayWaits.indexOf(wait);
+      if (i >= 0) this.relayWaits.splice(i, 1);
+      resolve(r);
+    };
+    const wait: RelayWait = { lower, nick: ircLower(nick), done: settle };
+    const timer = setTimeout(() => {
+      if (!this.relayUnechoed) {
+        this.relayUnechoed = true;
+        this.log.info({ channel: lower }, "no echo of a RELAYMSG line in time; taken as sent, and no longer awaited");
+      }
+      settle("timeout");
+    }, this.cfg.timeoutMs);
+    this.relayWaits.push(wait);
+    // Cancelled when the lines were never written: nothing to wait for, and no sign of a silent server.
+    return { result, cancel: () => settle("timeout") };
   }
 
   private relayEchoed(lower: string, nick: string): void {
