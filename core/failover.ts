@@ -135,6 +135,18 @@ export async function startFailover(o: FailoverOptions): Promise<Failover> {
   const timers = new Set<NodeJS.Timeout>();
   const claimers = o.networks.map((n) => new Claimer(n, log, o.probeTimeoutMs ?? 2000, () => stopped));
   for (const c of claimers) c.warmUp();
+  // Claims follow a peer's death, but a restarted server hands the slots out again to whoever
+  // connects first: with a peer still dead, its slot would stay free and nobody would claim it.
+  // So every reconnection of our own stream is followed by a claim, which takes a slot left
+  // free or finds none and closes.
+  o.networks.forEach((n, i) => {
+    let connectedBefore = false;
+    n.link.on("state", (state) => {
+      if (state !== "online") return;
+      if (connectedBefore && !stopped) claimers[i]!.request();
+      connectedBefore = true;
+    });
+  });
 
   const server: Server = createServer((socket) => {
     // Peers only watch for this socket to close; nothing is ever read or written.
