@@ -3,6 +3,7 @@
  * memory, to show whether memory stays flat under steady traffic.
  *
  *   node_modules/.bin/node bench/soak/run.ts [--users 1000] [--minutes 3] [--interval 5]
+ *                                            [--probe-every 30] [--snapshots DIR]
  *
  * Setup (all on 127.0.0.1): a Prosody, and Estuary as a real child process
  * (test/support/shard-entry.ts: the production CLI with the `test` network's
@@ -17,25 +18,50 @@
  * `echo` (answered by the adapter). Estuary's RSS (/proc/<pid>/status) is
  * sampled every 10 s.
  *
+ * RSS alone cannot tell a leak from V8 growing its heap or malloc keeping
+ * freed memory, so the child also runs with `--expose-gc` and
+ * bench/soak/probe.ts preloaded (`--import`; shard-entry stays the main
+ * module). Every `--probe-every` seconds (0 = never, RSS only as before) the
+ * bench asks the probe, over the child's stdin, for a full GC and then
+ * reads what is left: heapUsed (the live JS heap: a leak climbs here),
+ * heapTotal and old space (what V8 has committed), external/arrayBuffers,
+ * V8's malloced memory, and RssAnon/RssFile/RssShmem; "native rest" is
+ * RssAnon minus V8's physical heap (SQLite's page caches, glibc arenas,
+ * sockets' buffers). The forced GCs flatten the natural sawtooth, so RSS
+ * figures of a probed run are not comparable 1:1 to an unprobed one.
+ * `--snapshots DIR` writes two heap snapshots (after a full GC) into DIR,
+ * at 60 % and at the end of the run: compare them per constructor with
+ * `node_modules/.bin/node bench/irc/heap.ts DIR/mid.heapsnapshot DIR/end.heapsnapshot`.
+ * The child inherits the bench's environment, so malloc and V8 experiments
+ * go on the command line, e.g. `MALLOC_ARENA_MAX=2 node_modules/.bin/node
+ * bench/soak/run.ts …` or `NODE_OPTIONS=--max-semi-space-size=…`.
+ *
  * Prints one JSON object on stdout: RSS at rest (started, no users), RSS with
  * every user joined, RSS per user, the samples, and the least-squares slope in
- * MiB/min over the whole run and over its second half (after warm-up).
+ * MiB/min over the whole run and over its second half (after warm-up); with
+ * probes, the probes and the slopes of the live heap (heapUsed after a full
+ * GC), of RSS after that GC and of the native rest over the second half; the
+ * archive's and store's file sizes (main file + WAL) at the end; Estuary's CPU
+ * seconds per 1000 messages sent during the traffic phase (what a V8 setting
+ * costs).
  * Progress goes to stderr.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { xml } from "@xmpp/client";
 import { startProsody, type ProsodyHandle } from "../../test/support/prosody.ts";
 import { connectClient, type TestClient } from "../../test/support/xmpp-client.ts";
 import { REPORT_PREFIX } from "../../test/support/shard-entry.ts";
-import { rssKiB, spawnTracked, type Tracked } from "../irc/procs.ts";
+import { cpuSeconds, rssKiB, spawnTracked, type Tracked } from "../irc/procs.ts";
 import { pool, round, sleep, slope } from "../irc/stats.ts";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const NODE = join(ROOT, "node_modules/.bin/node");
 const ENTRY = join(ROOT, "test/support/shard-entry.ts");
+const PROBE = pathToFileURL(join(import.meta.dirname, "probe.ts")).href;
 const GW = "soak.localhost";
 const SECRET = "soak-secret";
 const PASSWORD = "pw";
@@ -47,6 +73,8 @@ const { values: args } = parseArgs({
     users: { type: "string", default: "1000" },
     minutes: { type: "string", default: "3" },
     interval: { type: "string", default: "5" },
+    "probe-every": { type: "string", default: "30" },
+    snapshots: { type: "string" },
   },
 });
 const num = (name: string, v: string | undefined, min: number): number => {
@@ -57,11 +85,77 @@ const num = (name: string, v: string | undefined, min: number): number => {
 const USERS = Math.floor(num("users", args.users, 1));
 const MINUTES = num("minutes", args.minutes, 0.5);
 const INTERVAL_MS = num("interval", args.interval, 0.1) * 1000;
+const PROBE_MS = num("probe-every", args["probe-every"], 0) * 1000;
+const SNAPSHOTS = args.snapshots === undefined ? undefined : resolve(args.snapshots);
 
 const log = (msg: string): void => {
   process.stderr.write(`[soak] ${msg}\n`);
 };
 const mib = (kib: number): number => round(kib / 1024, 1);
+const bytesMiB = (b: number): number => round(b / 1048576, 1);
+
+/** What the probe reports (bench/soak/probe.ts). */
+interface ProbeReport {
+  event: "probe";
+  gcMs: number;
+  heapUsedBeforeGc: number;
+  rss: number;
+  heapTotal: number;
+  heapUsed: number;
+  external: number;
+  arrayBuffers: number;
+  heap: { totalPhysicalSize: number; heapSizeLimit: number; mallocedMemory: number };
+  spaces: Record<string, { size: number; used: number; physical: number }>;
+  procKiB: Record<string, number>;
+}
+
+/** Talks to the probe over the child's stdin/stdout: one request at a time. */
+class Probe {
+  #waiting: ((fact: Record<string, unknown>) => void) | undefined;
+  #buf = "";
+  readonly #proc: Tracked;
+  constructor(proc: Tracked) {
+    this.#proc = proc;
+    proc.child.stdout?.on("data", (d: string) => {
+      this.#buf += d;
+      let nl: number;
+      while ((nl = this.#buf.indexOf("\n")) >= 0) {
+        const line = this.#buf.slice(0, nl);
+        this.#buf = this.#buf.slice(nl + 1);
+        if (!line.startsWith(`${REPORT_PREFIX}{"event":"probe`) && !line.startsWith(`${REPORT_PREFIX}{"event":"snapshot`)) continue;
+        const fact = JSON.parse(line.slice(REPORT_PREFIX.length)) as Record<string, unknown>;
+        const w = this.#waiting;
+        this.#waiting = undefined;
+        w?.(fact);
+      }
+    });
+  }
+  async #ask(cmd: string, timeoutMs: number): Promise<Record<string, unknown>> {
+    const answer = new Promise<Record<string, unknown>>((res, rej) => {
+      const t = setTimeout(() => rej(new Error(`probe: no answer to ${cmd} in ${timeoutMs} ms`)), timeoutMs);
+      this.#waiting = (f) => {
+        clearTimeout(t);
+        res(f);
+      };
+    });
+    this.#proc.child.stdin?.write(`${cmd}\n`);
+    const fact = await answer;
+    if (fact.event === "probe-error") throw new Error(`probe: ${String(fact.error)}`);
+    return fact;
+  }
+  gc(): Promise<ProbeReport> {
+    return this.#ask("gc", 60_000) as Promise<unknown> as Promise<ProbeReport>;
+  }
+  async snapshot(file: string): Promise<void> {
+    await this.#ask(`snap ${file}`, 300_000);
+  }
+}
+
+/** Bytes of a SQLite file and its WAL (0 for what is missing). */
+function dbFiles(path: string): { fileMiB: number; walMiB: number } {
+  const size = (p: string): number => (existsSync(p) ? statSync(p).size : 0);
+  return { fileMiB: bytesMiB(size(path)), walMiB: bytesMiB(size(`${path}-wal`)) };
+}
 
 function estuaryConfig(dir: string, componentPort: number): string {
   return `xmpp:
@@ -133,6 +227,32 @@ async function enter(c: TestClient, i: number): Promise<void> {
   );
 }
 
+/** One probe as the JSON shows it, in MiB. */
+function probeRow(minute: number, p: ProbeReport) {
+  const old = p.spaces.old_space;
+  const rssAnonKiB = p.procKiB.RssAnon ?? 0;
+  return {
+    minute: round(minute, 2),
+    gcMs: round(p.gcMs, 1),
+    heapUsedBeforeGcMiB: bytesMiB(p.heapUsedBeforeGc),
+    heapUsedMiB: bytesMiB(p.heapUsed),
+    heapTotalMiB: bytesMiB(p.heapTotal),
+    heapPhysicalMiB: bytesMiB(p.heap.totalPhysicalSize),
+    oldSpaceMiB: old ? bytesMiB(old.size) : Number.NaN,
+    oldSpaceUsedMiB: old ? bytesMiB(old.used) : Number.NaN,
+    newSpaceMiB: p.spaces.new_space ? bytesMiB(p.spaces.new_space.size) : Number.NaN,
+    newSpacePhysicalMiB: p.spaces.new_space ? bytesMiB(p.spaces.new_space.physical) : Number.NaN,
+    externalMiB: bytesMiB(p.external),
+    arrayBuffersMiB: bytesMiB(p.arrayBuffers),
+    v8MallocedMiB: bytesMiB(p.heap.mallocedMemory),
+    rssMiB: bytesMiB(p.rss),
+    rssAnonMiB: mib(rssAnonKiB),
+    rssFileMiB: mib(p.procKiB.RssFile ?? 0),
+    rssShmemMiB: mib(p.procKiB.RssShmem ?? 0),
+    nativeRestMiB: round(rssAnonKiB / 1024 - p.heap.totalPhysicalSize / 1048576, 1),
+  };
+}
+
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "estuary-soak-"));
   let prosody: ProsodyHandle | undefined;
@@ -145,7 +265,15 @@ async function main(): Promise<void> {
 
     const configFile = join(dir, "estuary.yaml");
     writeFileSync(configFile, estuaryConfig(dir, prosody.componentPort));
-    proc = spawnTracked(NODE, [ENTRY, "--config", configFile], { cwd: ROOT, env: { ...process.env, ESTUARY_TEST_FORGET_SENT: "1" } });
+    const probing = PROBE_MS > 0 || SNAPSHOTS !== undefined;
+    const nodeArgs = probing ? ["--expose-gc", "--import", PROBE] : [];
+    proc = spawnTracked(NODE, [...nodeArgs, ENTRY, "--config", configFile], {
+      cwd: ROOT,
+      env: { ...process.env, ESTUARY_TEST_FORGET_SENT: "1" },
+      stdio: [probing ? "pipe" : "ignore", "pipe", "pipe"],
+    });
+    const probe = probing ? new Probe(proc) : undefined;
+    if (SNAPSHOTS !== undefined) mkdirSync(SNAPSHOTS, { recursive: true });
     await waitOnline(proc);
     await sleep(3000);
     const rssRest = rssKiB(proc.pid);
@@ -187,22 +315,53 @@ async function main(): Promise<void> {
     });
 
     const samples: { minute: number; rssMiB: number }[] = [];
+    const probes: ReturnType<typeof probeRow>[] = [];
     const start = performance.now();
+    const cpuStart = cpuSeconds(proc.pid);
+    const sentStart = sent;
     const end = start + MINUTES * 60_000;
+    const minuteNow = (): number => (performance.now() - start) / 60_000;
+    const runProbe = async (): Promise<void> => {
+      const minute = minuteNow();
+      const row = probeRow(minute, await probe!.gc());
+      probes.push(row);
+      log(`t=${round(minute, 1)} min after full GC: heapUsed ${row.heapUsedMiB} MiB, heapTotal ${row.heapTotalMiB}, rss ${row.rssMiB}, native rest ${row.nativeRestMiB}`);
+    };
+    let nextProbe = PROBE_MS > 0 ? start : Number.POSITIVE_INFINITY;
+    let midSnapshot = SNAPSHOTS === undefined;
     while (performance.now() < end) {
-      const minute = (performance.now() - start) / 60_000;
+      const minute = minuteNow();
       const rss = rssKiB(proc.pid);
       samples.push({ minute: round(minute, 2), rssMiB: mib(rss) });
       log(`t=${round(minute, 1)} min rss ${mib(rss)} MiB, sent ${sent}, answered ${answered}`);
+      if (performance.now() >= nextProbe) {
+        await runProbe();
+        nextProbe += PROBE_MS;
+      }
+      if (!midSnapshot && minute >= MINUTES * 0.6) {
+        midSnapshot = true;
+        await probe!.snapshot(join(SNAPSHOTS!, "mid.heapsnapshot"));
+        log(`heap snapshot ${join(SNAPSHOTS!, "mid.heapsnapshot")}`);
+      }
       await sleep(Math.min(SAMPLE_MS, Math.max(0, end - performance.now())));
     }
-    samples.push({ minute: round((performance.now() - start) / 60_000, 2), rssMiB: mib(rssKiB(proc.pid)) });
+    samples.push({ minute: round(minuteNow(), 2), rssMiB: mib(rssKiB(proc.pid)) });
+    // CPU per message tells what a smaller young generation costs in scavenges.
+    const cpuPer1000 = round(((cpuSeconds(proc.pid) - cpuStart) / Math.max(1, sent - sentStart)) * 1000, 3);
+    if (PROBE_MS > 0) await runProbe();
+    if (SNAPSHOTS !== undefined) {
+      await probe!.snapshot(join(SNAPSHOTS, "end.heapsnapshot"));
+      log(`heap snapshot ${join(SNAPSHOTS, "end.heapsnapshot")}`);
+    }
     running = false;
     await Promise.all(senders);
     await sleep(2000);
 
     const points = samples.map((s) => ({ x: s.minute, y: s.rssMiB }));
     const half = points.filter((p) => p.x >= MINUTES / 2);
+    const probeHalf = probes.filter((p) => p.minute >= MINUTES / 2);
+    const probeSlope = (key: "heapUsedMiB" | "rssMiB" | "nativeRestMiB" | "heapTotalMiB"): number =>
+      round(slope(probeHalf.map((p) => ({ x: p.minute, y: p[key] }))), 3);
     const result = {
       setup: "Prosody 0.12 + one Estuary process (test network adapter, SQLite store), all on 127.0.0.1",
       users: USERS,
@@ -218,7 +377,23 @@ async function main(): Promise<void> {
       rssPerUserKiB: round((rssJoined - rssRest) / USERS, 1),
       rssSlopeMiBPerMin: round(slope(points), 2),
       rssSlopeSecondHalfMiBPerMin: round(slope(half), 2),
+      cpuSecondsPer1000Messages: cpuPer1000,
       samples,
+      ...(probes.length > 0
+        ? {
+            probeEverySeconds: PROBE_MS / 1000,
+            heapUsedAfterGcFirstMiB: probes[0]!.heapUsedMiB,
+            heapUsedAfterGcLastMiB: probes.at(-1)!.heapUsedMiB,
+            heapUsedAfterGcSlopeSecondHalfMiBPerMin: probeSlope("heapUsedMiB"),
+            heapTotalSlopeSecondHalfMiBPerMin: probeSlope("heapTotalMiB"),
+            rssAfterGcSlopeSecondHalfMiBPerMin: probeSlope("rssMiB"),
+            nativeRestSlopeSecondHalfMiBPerMin: probeSlope("nativeRestMiB"),
+            probes,
+          }
+        : {}),
+      ...(SNAPSHOTS !== undefined ? { snapshots: [join(SNAPSHOTS, "mid.heapsnapshot"), join(SNAPSHOTS, "end.heapsnapshot")] } : {}),
+      archive: dbFiles(join(dir, "estuary.archive.sqlite")),
+      store: dbFiles(join(dir, "estuary.sqlite")),
     };
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   } finally {
