@@ -252,14 +252,20 @@ const fetchSection = z
   })
   .prefault({});
 
-/** The message archive of gateway rooms (XEP-0313, join history); see core/history/archive.ts. */
+/** The message archive of gateway rooms, and of 1:1 chats when enabled (XEP-0313, join history); see core/history/archive.ts. */
 const history = z
   .strictObject({
     enabled: bool.default(true),
     /** Messages older than this are deleted (0: kept until maxPerRoom). */
     maxAgeDays: int(0).default(365),
-    /** Newest messages kept per user and room. */
+    /** Newest messages kept per user and room (a 1:1 chat counts as a room). */
     maxPerRoom: int(1).default(100_000),
+    /**
+     * Archive 1:1 chats with network contacts too (MAM on the contact's JID).
+     * Off by default: they pass through the user's own server, whose archive
+     * usually has them already.
+     */
+    directMessages: bool.default(false),
   })
   .prefault({});
 

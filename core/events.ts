@@ -17,6 +17,7 @@ import { NS } from "./stanzas/ns.ts";
 import { resourceSafe } from "./stanzas/xml-safe.ts";
 import { gatewayPresence } from "./xmpp/presence.ts";
 import { ensureContact, notePresence } from "./contacts.ts";
+import { archiveIdFor, archiveJidOf } from "./history/direct.ts";
 
 /** Last session state per network and user, to announce an outage once and its end once (one entry per user ever connected: bounded by limits.maxUsers). */
 const lastState = new Map<string, string>();
@@ -85,7 +86,10 @@ export async function handleEvent(net: Network, user: string, raw: LegacyEvent):
       const id = randomId();
       if (event.newId) await net.store.idmap.link(scope, event.newId, [id]);
       const body = serializeStyling(event.text);
-      if (target && event.chat.kind === "room") await archiveCall(net, () => net.archive?.correct(user, net.jidOf({ kind: "room", room: (event.chat as { room: string }).room }), target, body));
+      // XEP-0308 §5: the archive keeps the corrected text in place of the original (rooms, and 1:1 chats when archived).
+      const archiveJid = archiveJidOf(net, event.chat);
+      const archived = archiveJid === undefined ? undefined : await archiveIdFor(net, user, event.chat, event.id);
+      if (archiveJid !== undefined && archived !== undefined) await archiveCall(net, () => net.archive?.correct(user, archiveJid, archived, body));
       for (const r of routes(net, user, event.chat, event.from)) {
         net.send(
           xml(
@@ -104,10 +108,9 @@ export async function handleEvent(net: Network, user: string, raw: LegacyEvent):
       const scope = scopeOf(user, net.name, event.chat);
       const target = await net.store.idmap.xmppFor(scope, event.id);
       if (!target) return; // nothing the user's client could have shown
-      if (event.chat.kind === "room") {
-        const room = event.chat.room;
-        await archiveCall(net, () => net.archive?.retract(user, net.jidOf({ kind: "room", room }), target));
-      }
+      const archiveJid = archiveJidOf(net, event.chat);
+      const archived = archiveJid === undefined ? undefined : await archiveIdFor(net, user, event.chat, event.id);
+      if (archiveJid !== undefined && archived !== undefined) await archiveCall(net, () => net.archive?.retract(user, archiveJid, archived));
       for (const r of routes(net, user, event.chat, event.from)) {
         net.send(
           xml(
@@ -207,8 +210,17 @@ async function onMessage(net: Network, user: string, event: Extract<LegacyEvent,
   // XEP-0203 only for messages that are really late (backlog, replays): IRCv3 stamps every live
   // line, and a delay on each would make clients mark live chat as old.
   const delayed = event.at !== undefined && (event.history === true || Date.now() - event.at.getTime() > 10_000);
-  if (event.chat.kind === "room") {
-    const roomJid = net.jidOf({ kind: "room", room: event.chat.room });
+  // Rooms, and 1:1 chats when history.directMessages is on (core/history/direct.ts): a 1:1
+  // archive lives at the contact's JID, and the user's own messages from another client of
+  // theirs (`self`) are theirs there, as the ones they send through the gateway.
+  const archiveJid = archiveJidOf(net, event.chat);
+  if (archiveJid !== undefined) {
+    const sender =
+      event.chat.kind === "room"
+        ? { from: event.from.nick, ...(event.from.contact !== undefined ? { fromJid: net.jidOf({ kind: "contact", contact: event.from.contact }) } : {}) }
+        : event.self === true
+          ? { from: user, fromJid: user }
+          : { from: event.from.nick, fromJid: archiveJid };
     // Not awaited: the archive writes a turn's appends in one batch (core/history/archive.ts) and
     // answers any later read only after writing them; waiting here would hold the user's next
     // event behind each commit, so batches would never form.
@@ -217,9 +229,8 @@ async function onMessage(net: Network, user: string, event: Extract<LegacyEvent,
         archiveId: id,
         user,
         network: net.name,
-        room: roomJid,
-        from: event.from.nick,
-        ...(event.from.contact !== undefined ? { fromJid: net.jidOf({ kind: "contact", contact: event.from.contact }) } : {}),
+        room: archiveJid,
+        ...sender,
         at: event.at ?? new Date(),
         body,
         ...(event.id !== undefined ? { legacyId: event.id } : {}),
@@ -233,7 +244,8 @@ async function onMessage(net: Network, user: string, event: Extract<LegacyEvent,
       ...attachments.map((a) => xml("x", { xmlns: NS.oob }, xml("url", {}, a.url), a.name ? xml("desc", {}, a.name) : undefined)),
       // XEP-0203: network-stamped times (IRCv3 server-time, backlog) keep their original moment.
       delayed ? xml("delay", { xmlns: NS.delay, stamp: event.at!.toISOString(), from: r.from.split("/")[0] }) : undefined,
-      r.type === "groupchat" ? xml("stanza-id", { xmlns: NS.sid, id, by: r.from.split("/")[0] }) : undefined,
+      // XEP-0359 §4: the archiving entity's id (the room's, or the contact JID's 1:1 archive).
+      r.type === "groupchat" || archiveJid !== undefined ? xml("stanza-id", { xmlns: NS.sid, id, by: archiveJid ?? r.from.split("/")[0] }) : undefined,
       xml("markable", { xmlns: NS.markers }),
     ];
     net.send(xml("message", { type: r.type, from: r.from, to: r.to, id }, ...children));

@@ -240,7 +240,7 @@ function createNetwork(
     privileges: new Privileges(link),
     fetch: deps.fetch,
     ...(media ? { media } : {}),
-    ...(deps.archive ? { archive: deps.archive } : {}),
+    ...(deps.archive ? { archive: deps.archive, archiveDirect: deps.config.history.directMessages } : {}),
     send(stanza: Element) {
       try {
         link.send(stanza);

@@ -48,6 +48,8 @@ export interface Network {
   readonly interceptors: ((stanza: Element) => boolean)[];
   /** The room archive (XEP-0313, join history); absent when history is disabled. */
   readonly archive?: Archive;
+  /** history.directMessages: 1:1 chats with contacts go into the archive too (only with `archive`). */
+  readonly archiveDirect?: boolean;
   /** IQs the gateway sends itself (XEP-0199 pings to users' resources). */
   readonly iq: IqCaller;
   /** What the user's server granted this component (XEP-0356: roster access), by server domain. */

@@ -4,6 +4,9 @@
  * answers. Pure: no I/O, no clock; the room's handler calls the archive
  * (archive.ts) in between.
  *
+ * A 1:1 chat archive (history.directMessages) lives at the contact's bare
+ * JID: its `room` is that JID, outgoing messages have `fromJid` = the user.
+ *
  * A MAM exchange on a room JID (XEP-0313 §4):
  *   iq get  <query/>                 → iq result mamFormFields()
  *   iq set  <query>form? rsm?</query> → parseMamQuery → archive.query →
@@ -178,6 +181,38 @@ export function mamWithFilter(value: string, roomJid: string): { with: string } 
   return { withJid: value };
 }
 
+/**
+ * What the form's `with` selects in a 1:1 archive: every message of it is
+ * with the contact, so the contact's JID (bare or full) filters nothing; any
+ * other JID selects the messages from that JID (the user's own, or none).
+ */
+export function directWithFilter(value: string, contactJid: string): { withJid?: string } {
+  const bare = value.split("/")[0] ?? value;
+  return bare === contactJid ? {} : { withJid: value };
+}
+
+/** An outgoing message of a 1:1 archive: the user wrote it. */
+export function isOwnDirect(m: ArchivedMessage): boolean {
+  return m.fromJid === m.user;
+}
+
+/**
+ * The archived 1:1 message as it went (XEP-0313 §4.2: the original stanza):
+ * type chat, from the contact to the user or from the user to the contact,
+ * with the stanza-id the archive at the contact's JID assigned (XEP-0359 §4:
+ * `by` is the archiving entity).
+ */
+function archivedChatStanza(m: ArchivedMessage, contactJid: string): Element {
+  const own = isOwnDirect(m);
+  return xml(
+    "message",
+    { xmlns: CLIENT_NS, type: "chat", from: own ? m.user : contactJid, to: own ? contactJid : m.user, id: m.originId ?? m.archiveId },
+    m.retracted ? xml("retracted", { xmlns: NS.retract, stamp: m.retractedAt?.toISOString() }) : xml("body", {}, m.correctedBody ?? m.body),
+    m.originId !== undefined ? xml("origin-id", { xmlns: NS.sid, id: m.originId }) : undefined,
+    xml("stanza-id", { xmlns: NS.sid, id: m.archiveId, by: contactJid }),
+  );
+}
+
 /** The archived message as a room delivers it: type groupchat, from the occupant JID, no `to` (XEP-0313 "MUC Archives" business rules). */
 function archivedStanza(m: ArchivedMessage, roomJid: string, to?: string, delayFrom?: string): Element {
   return xml(
@@ -195,15 +230,19 @@ function archivedStanza(m: ArchivedMessage, roomJid: string, to?: string, delayF
   );
 }
 
-/** One XEP-0313 §4.2 result: `<message from=room to><result queryid id><forwarded><delay/><message/></forwarded></result></message>`. */
-export function mamResultMessage(m: ArchivedMessage, opts: { to: string; queryId?: string; roomJid: string }): Element {
+/**
+ * One XEP-0313 §4.2 result: `<message from=archive to><result queryid id><forwarded><delay/><message/></forwarded></result></message>`.
+ * `roomJid` is the archive's JID: a room's, or with `direct` a contact's (a 1:1 archive).
+ */
+export function mamResultMessage(m: ArchivedMessage, opts: { to: string; queryId?: string; roomJid: string; direct?: boolean }): Element {
+  const original = opts.direct === true ? archivedChatStanza(m, opts.roomJid) : archivedStanza(m, opts.roomJid);
   return xml(
     "message",
     { from: opts.roomJid, to: opts.to },
     xml(
       "result",
       { xmlns: MAM_NS, queryid: opts.queryId, id: m.archiveId },
-      xml("forwarded", { xmlns: FORWARD_NS }, xml("delay", { xmlns: NS.delay, stamp: m.at.toISOString() }), archivedStanza(m, opts.roomJid)),
+      xml("forwarded", { xmlns: FORWARD_NS }, xml("delay", { xmlns: NS.delay, stamp: m.at.toISOString() }), original),
     ),
   );
 }

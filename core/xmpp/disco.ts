@@ -10,6 +10,7 @@ import type { Network } from "../network.ts";
 import { NS } from "../stanzas/ns.ts";
 import { commandItems } from "./commands.ts";
 import { MAM_FEATURES } from "../history/mam.ts";
+import { archivesDirect } from "../history/direct.ts";
 
 export const CAPS_NODE = "https://estuary.example/caps";
 
@@ -47,10 +48,11 @@ function roomInfo(name: string, archived: boolean): Info {
   };
 }
 
-function contactInfo(): Info {
+/** A contact; with 1:1 archiving on (history.directMessages) its JID holds the user's archive of the chat (XEP-0313, XEP-0359). */
+function contactInfo(archived: boolean): Info {
   return {
     identities: [{ category: "client", type: "pc" }],
-    features: [NS.discoInfo, NS.chatStates, NS.styling, NS.ping, NS.vcard],
+    features: [NS.discoInfo, NS.chatStates, NS.styling, NS.ping, NS.vcard, ...(archived ? MAM_FEATURES : [])],
   };
 }
 
@@ -61,7 +63,7 @@ function infoFor(net: Network, to: string): Info {
   if (!address) throw fail("not-found", "No such room or contact on this gateway");
   if (address.kind === "room") return roomInfo(address.room, net.archive !== undefined);
   if (address.kind === "service") return { identities: [{ category: "server", type: "im", name: address.service }], features: [NS.discoInfo, NS.commands] };
-  return contactInfo();
+  return contactInfo(archivesDirect(net));
 }
 
 function infoElement(info: Info, node?: string): Element {
@@ -82,7 +84,7 @@ export function capsVer(info: Info): string {
 }
 
 export function capsElement(net: Network, kind: "gateway" | "contact"): Element {
-  const info = kind === "gateway" ? gatewayInfo(net) : contactInfo();
+  const info = kind === "gateway" ? gatewayInfo(net) : contactInfo(archivesDirect(net));
   return xml("c", { xmlns: NS.caps, hash: "sha-1", node: CAPS_NODE, ver: capsVer(info) });
 }
 
@@ -95,7 +97,7 @@ export function discoInfo(net: Network, stanza: Element, user: string): Element 
   else if (node && node.startsWith(`${CAPS_NODE}#`)) {
     // A caps hash names either the gateway's or a contact's info (XEP-0115 §6.2).
     const ver = node.slice(CAPS_NODE.length + 1);
-    const candidates = [gatewayInfo(net), contactInfo()];
+    const candidates = [gatewayInfo(net), contactInfo(archivesDirect(net))];
     const match = candidates.find((c) => capsVer(c) === ver);
     if (!match) throw fail("not-found", "Unknown caps node");
     info = match;

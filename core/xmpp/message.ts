@@ -18,6 +18,7 @@ import type { Network } from "../network.ts";
 import { randomId } from "../ids.ts";
 import { NS } from "../stanzas/ns.ts";
 import { cloneElement } from "../stanzas/clone.ts";
+import { archiveIdFor, archiveJidOf, ownIdsScope } from "../history/direct.ts";
 
 const CHAT_STATES: ChatState[] = ["active", "composing", "paused", "inactive", "gone"];
 
@@ -90,11 +91,9 @@ export async function handleMessage(
     if (!session.retract) throw fail("unsupported", `${net.adapter.displayName} cannot retract messages`);
     await session.retract(chat, legacy);
     reflect(net, from, chat, stanza);
-    if (chat.kind === "room") {
-      const target = await net.store.idmap.xmppFor(scope, legacy);
-      const room = chat.room;
-      if (target) await archiveCall(net, () => net.archive?.retract(from.bare, net.jidOf({ kind: "room", room }), target));
-    }
+    const archiveJid = archiveJidOf(net, chat);
+    const target = archiveJid === undefined ? undefined : await archiveIdFor(net, from.bare, chat, legacy);
+    if (archiveJid !== undefined && target !== undefined) await archiveCall(net, () => net.archive?.retract(from.bare, archiveJid, target));
     return;
   }
 
@@ -132,10 +131,17 @@ export async function handleMessage(
   const result = await send(net, session, chat, scope, out, replace);
   metrics.messages.inc({ network: net.name, direction: "out" });
   const ids = [stanza.attrs.id, stanza.getChild("origin-id", NS.sid)?.attrs.id].filter((x): x is string => !!x);
-  const stanzaId = chat.kind === "room" ? randomId() : undefined;
-  if (result.id) await net.store.idmap.link(scope, result.id, stanzaId ? [stanzaId, ...ids] : ids);
+  const archiveJid = archiveJidOf(net, chat);
+  // Rooms stamp every message (reflected with it); a 1:1 message gets an archive id only when archived.
+  const stanzaId = chat.kind === "room" || archiveJid !== undefined ? randomId() : undefined;
+  if (result.id) {
+    // In a room the client learns the stanza-id from the reflection and may target it; in a 1:1 chat
+    // it knows only its own id, which stays the first one linked (core/history/direct.ts).
+    await net.store.idmap.link(scope, result.id, chat.kind === "room" && stanzaId ? [stanzaId, ...ids] : ids);
+    if (chat.kind === "direct" && stanzaId) await net.store.idmap.link(ownIdsScope(from.bare, net.name, chat.contact), result.id, [stanzaId]);
+  }
   reflect(net, from, chat, stanza, stanzaId);
-  if (chat.kind === "room" && stanzaId) await archiveOwn(net, from.bare, chat.room, stanza, stanzaId, body, result.id, replace, scope);
+  if (archiveJid !== undefined && stanzaId) await archiveOwn(net, from.bare, chat, archiveJid, stanza, stanzaId, body, result.id, replace, scope);
 }
 
 async function send(net: Network, session: AdapterSession, chat: ChatRef, scope: string, out: OutgoingMessage, replace: string | undefined) {
@@ -189,13 +195,16 @@ function reflect(net: Network, from: { bare: string; full: string }, chat: ChatR
 }
 
 /**
- * The user's own room message goes into their archive like everyone else's;
- * a correction of a message the network could edit updates the original entry.
+ * The user's own message goes into their archive like everyone else's (a
+ * room's, or a 1:1 archive at the contact's JID, where the user's bare JID is
+ * the sender); a correction of a message the network could edit updates the
+ * original entry.
  */
 async function archiveOwn(
   net: Network,
   user: string,
-  room: string,
+  chat: ChatRef,
+  archiveJid: string,
   stanza: Element,
   stanzaId: string,
   body: string,
@@ -204,16 +213,15 @@ async function archiveOwn(
   scope: string,
 ): Promise<void> {
   if (!net.archive) return;
-  const roomJid = net.jidOf({ kind: "room", room });
-  const state = net.rooms.get(user, room);
   if (replace !== undefined) {
     const legacy = await net.store.idmap.legacyFor(scope, replace);
-    const target = legacy ? await net.store.idmap.xmppFor(scope, legacy) : undefined;
+    const target = legacy ? await archiveIdFor(net, user, chat, legacy) : undefined;
     if (target && target !== stanzaId) {
-      await archiveCall(net, () => net.archive?.correct(user, roomJid, target, body));
+      await archiveCall(net, () => net.archive?.correct(user, archiveJid, target, body));
       return;
     }
   }
+  const originId = stanza.attrs.id ?? stanza.getChild("origin-id", NS.sid)?.attrs.id;
   // Not awaited, as for network messages (core/events.ts): the archive batches a turn's appends
   // and writes them before any later read or update.
   void archiveCall(net, () =>
@@ -221,12 +229,12 @@ async function archiveOwn(
       archiveId: stanzaId,
       user,
       network: net.name,
-      room: roomJid,
-      from: state?.nick ?? "",
+      room: archiveJid,
+      from: chat.kind === "room" ? (net.rooms.get(user, chat.room)?.nick ?? "") : user,
       fromJid: user,
       at: new Date(),
       body,
-      ...(stanza.attrs.id !== undefined ? { originId: stanza.attrs.id } : {}),
+      ...(originId !== undefined ? { originId } : {}),
       ...(legacyId !== undefined ? { legacyId } : {}),
     }),
   );
