@@ -7,11 +7,11 @@
 import { createHash } from "node:crypto";
 import { xml } from "@xmpp/component";
 import type { Element } from "@xmpp/xml";
-import { asEstuaryError, fail } from "./errors.ts";
+import { asEstuaryError, fail, type EstuaryError } from "./errors.ts";
 import type { Affiliation, LegacyEvent, Occupant, Role, RoomId, RoomSnapshot, Show } from "./model.ts";
 import type { Network } from "./network.ts";
 import { errorElement } from "./stanzas/error.ts";
-import { occupantPresence } from "./stanzas/muc.ts";
+import { mucJoinError, occupantPresence } from "./stanzas/muc.ts";
 import { resourceSafe } from "./stanzas/xml-safe.ts";
 import { historyMessage, type MucHistoryRequest } from "./history/mam.ts";
 import { serializeStyling } from "./format/xep0393.ts";
@@ -29,6 +29,21 @@ export interface RoomState {
 }
 
 type RoomEvent = Extract<LegacyEvent, { room: RoomId }>;
+
+/**
+ * The error kinds have no "wrong or missing password" (RFC 6120 `not-authorized`),
+ * which XEP-0045 §7.2.6 needs: an adapter's joinRoom throws this `forbidden`
+ * error, marked by its cause, so the join is answered with `<not-authorized/>`.
+ */
+const ROOM_PASSWORD = "room-password-required";
+
+export function roomPasswordRequired(text: string): EstuaryError {
+  return fail("forbidden", text, { cause: ROOM_PASSWORD });
+}
+
+function isRoomPasswordError(e: EstuaryError): boolean {
+  return e.kind === "forbidden" && e.cause === ROOM_PASSWORD;
+}
 
 export class RoomRegistry {
   private readonly byUser = new Map<string, Map<RoomId, RoomState>>();
@@ -118,7 +133,12 @@ export class RoomRegistry {
       for (const [full, n] of resources) {
         // XEP-0045 §7.2.7ff: the error comes from the room/nick the user tried.
         net.send(
-          xml("presence", { from: `${roomJid}/${n}`, to: full, type: "error" }, xml("x", { xmlns: "http://jabber.org/protocol/muc" }), errorElement(e.kind, e.message)),
+          xml(
+            "presence",
+            { from: `${roomJid}/${n}`, to: full, type: "error" },
+            xml("x", { xmlns: "http://jabber.org/protocol/muc" }),
+            mucJoinError(e, isRoomPasswordError(e), roomJid),
+          ),
         );
       }
       return;

@@ -11,6 +11,7 @@ import Bottleneck from "bottleneck";
 import { Client, type ParsedMessage } from "irc-framework";
 import type { Logger } from "pino";
 import { fail, type EstuaryError } from "../../core/errors.ts";
+import { roomPasswordRequired } from "../../core/rooms.ts";
 import type { LegacyEvent, Occupant, RoomId, RoomSnapshot, Show } from "../../core/model.ts";
 import { ircToRich } from "./format.ts";
 import { CHANNEL_PREFIXES, contactId, ircLower, roomId } from "./ids.ts";
@@ -95,19 +96,24 @@ interface PendingJoin {
  */
 const reconnectLimiter = new Bottleneck({ maxConcurrent: 4, minTime: 100 });
 
-/** Numerics that answer a JOIN (RFC 2812 §5.2, plus common extensions). */
-const JOIN_ERRORS: Record<string, "not-found" | "not-allowed"> = {
-  "403": "not-found", // ERR_NOSUCHCHANNEL
-  "476": "not-found", // ERR_BADCHANMASK
-  "479": "not-found", // ERR_BADCHANNAME (InspIRCd, Solanum)
-  "405": "not-allowed", // ERR_TOOMANYCHANNELS
-  "471": "not-allowed", // ERR_CHANNELISFULL
-  "473": "not-allowed", // ERR_INVITEONLYCHAN
-  "474": "not-allowed", // ERR_BANNEDFROMCHAN
-  "475": "not-allowed", // ERR_BADCHANNELKEY
-  "477": "not-allowed", // ERR_NEEDREGGEDNICK
-  "489": "not-allowed", // ERR_SECUREONLYCHAN
-  "520": "not-allowed", // ERR_CANTJOINOPERSONLY (InspIRCd)
+/**
+ * Numerics that answer a JOIN (RFC 2812 §5.2, plus common extensions), as the
+ * error kinds XEP-0045 §7.2 distinguishes (see core/stanzas/muc.ts):
+ * a key is a room password (§7.2.6), invite-only is members-only (§7.2.7),
+ * a ban is a ban (§7.2.8), a full channel is "max users" (§7.2.10).
+ */
+const JOIN_ERRORS: Record<string, (text: string) => EstuaryError> = {
+  "403": (t) => fail("not-found", t), // ERR_NOSUCHCHANNEL
+  "476": (t) => fail("not-found", t), // ERR_BADCHANMASK
+  "479": (t) => fail("not-found", t), // ERR_BADCHANNAME (InspIRCd, Solanum)
+  "405": (t) => fail("not-allowed", t), // ERR_TOOMANYCHANNELS
+  "471": (t) => fail("service-unavailable", t), // ERR_CHANNELISFULL (+l)
+  "473": (t) => fail("registration-required", t), // ERR_INVITEONLYCHAN (+i)
+  "474": (t) => fail("forbidden", t), // ERR_BANNEDFROMCHAN (+b)
+  "475": (t) => roomPasswordRequired(t), // ERR_BADCHANNELKEY (+k)
+  "477": (t) => fail("registration-required", t), // ERR_NEEDREGGEDNICK (+R: identify with services)
+  "489": (t) => fail("not-allowed", t), // ERR_SECUREONLYCHAN
+  "520": (t) => fail("forbidden", t), // ERR_CANTJOINOPERSONLY (InspIRCd)
 };
 /** Numerics that answer a NICK. */
 const NICK_ERRORS: Record<string, "conflict" | "not-acceptable"> = {
@@ -1213,9 +1219,9 @@ export class IrcConnection {
       for (const req of [...this.historyRequests.values()]) req.finish([]);
       return;
     }
-    const joinKind = JOIN_ERRORS[code];
-    if (joinKind && this.joins.has(ircLower(subject))) {
-      this.settleJoin(ircLower(subject), fail(joinKind, `${subject}: ${reason}`));
+    const joinError = JOIN_ERRORS[code];
+    if (joinError && this.joins.has(ircLower(subject))) {
+      this.settleJoin(ircLower(subject), joinError(`${subject}: ${reason}`));
       return;
     }
     const nickKind = NICK_ERRORS[code];

@@ -6,7 +6,9 @@
  */
 import { xml } from "@xmpp/component";
 import type { Element } from "@xmpp/xml";
+import type { EstuaryError } from "../errors.ts";
 import type { Affiliation, Occupant, Role, Show } from "../model.ts";
+import { errorElement } from "./error.ts";
 import { NS } from "./ns.ts";
 
 export interface OccupantPresenceOptions {
@@ -54,4 +56,24 @@ export function occupantPresence(o: OccupantPresenceOptions): Element {
 
 export function occupantOptions(occupant: Occupant): Pick<OccupantPresenceOptions, "role" | "affiliation" | "show" | "status"> {
   return { role: occupant.role, affiliation: occupant.affiliation, show: occupant.show, status: occupant.status };
+}
+
+/**
+ * The `<error/>` of a refused MUC join, as XEP-0045 §7.2 prescribes per case
+ * (clients act on the condition: Conversations and Gajim ask for a password
+ * on not-authorized, say "members only" on registration-required):
+ * §7.2.6 password → not-authorized (auth); §7.2.7 members only →
+ * registration-required (auth); §7.2.8 banned → forbidden (auth); §7.2.9 nick
+ * → conflict (cancel); §7.2.10 room full → service-unavailable (wait).
+ * `passwordRequired`: the network refused the password (or its absence).
+ */
+export function mucJoinError(e: EstuaryError, passwordRequired: boolean, by?: string): Element {
+  const text = e.kind === "internal" ? "Internal gateway error" : e.message;
+  if (passwordRequired) return errorWith("not-authorized", "auth", text, by);
+  if (e.kind === "service-unavailable") return errorWith("service-unavailable", "wait", text, by);
+  return errorElement(e.kind, text, by);
+}
+
+function errorWith(condition: string, type: string, text: string, by?: string): Element {
+  return xml("error", { type, by }, xml(condition, { xmlns: NS.stanzas }), text ? xml("text", { xmlns: NS.stanzas, "xml:lang": "en" }, text) : undefined);
 }

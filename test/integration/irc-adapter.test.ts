@@ -191,7 +191,8 @@ describe("IRC adapter against InspIRCd", () => {
     bob.send("MODE #locked +k sesame");
     await bob.waitLine("key set", (l) => l.includes("MODE #locked +k"));
     const err = await alice.session.joinRoom!(room("#locked"), "alice", {}).catch((e: unknown) => e);
-    expect(isEstuaryError(err) && err.kind).toBe("not-allowed");
+    // A wrong or missing key is a room password (XEP-0045 §7.2.6: the core answers not-authorized).
+    expect(isEstuaryError(err) && err.kind).toBe("forbidden");
     expect((err as Error).message).toMatch(/key/i);
     const ok = await alice.session.joinRoom!(room("#locked"), "alice", { password: "sesame" });
     expect(ok.occupants.map((o) => o.nick)).toContain("bob");
