@@ -126,6 +126,8 @@ export async function handleMessage(
     throw fail("too-large", `Message too long: the gateway takes at most ${net.limits.maxBodyBytes} bytes`);
   }
 
+  // The archive dates the user's message from when it reached the gateway, not from when the network took it.
+  const at = new Date();
   const out = await outgoing(net, scope, stanza, body);
   const replace = stanza.getChild("replace", NS.replace)?.attrs.id;
   const result = await send(net, session, chat, scope, out, replace);
@@ -141,7 +143,7 @@ export async function handleMessage(
     if (chat.kind === "direct" && stanzaId) await net.store.idmap.link(ownIdsScope(from.bare, net.name, chat.contact), result.id, [stanzaId]);
   }
   reflect(net, from, chat, stanza, stanzaId);
-  if (archiveJid !== undefined && stanzaId) await archiveOwn(net, from.bare, chat, archiveJid, stanza, stanzaId, body, result.id, replace, scope);
+  if (archiveJid !== undefined && stanzaId) await archiveOwn(net, from.bare, chat, archiveJid, stanza, { stanzaId, at, body, legacyId: result.id, replace, scope });
 }
 
 async function send(net: Network, session: AdapterSession, chat: ChatRef, scope: string, out: OutgoingMessage, replace: string | undefined) {
@@ -206,12 +208,9 @@ async function archiveOwn(
   chat: ChatRef,
   archiveJid: string,
   stanza: Element,
-  stanzaId: string,
-  body: string,
-  legacyId: string | undefined,
-  replace: string | undefined,
-  scope: string,
+  sent: { stanzaId: string; at: Date; body: string; legacyId: string | undefined; replace: string | undefined; scope: string },
 ): Promise<void> {
+  const { stanzaId, body, legacyId, replace, scope } = sent;
   if (!net.archive) return;
   if (replace !== undefined) {
     const legacy = await net.store.idmap.legacyFor(scope, replace);
@@ -232,7 +231,7 @@ async function archiveOwn(
       room: archiveJid,
       from: chat.kind === "room" ? (net.rooms.get(user, chat.room)?.nick ?? "") : user,
       fromJid: user,
-      at: new Date(),
+      at: sent.at,
       body,
       ...(originId !== undefined ? { originId } : {}),
       ...(legacyId !== undefined ? { legacyId } : {}),
