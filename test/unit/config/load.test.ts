@@ -42,7 +42,7 @@ describe("parseConfig: valid files", () => {
       store: { url: "sqlite:./estuary.sqlite" },
       limits: { maxBodyBytes: 65536, maxRoomsPerUser: 100, maxQueuedPerChat: 100, maxUsers: 10000 },
       fetch: { allowHosts: [], timeoutSeconds: 30 },
-      history: { enabled: true, maxAgeDays: 365, maxPerRoom: 100000 },
+      history: { enabled: true, maxAgeDays: 365, maxPerRoom: 100000, directMessages: false },
       log: { level: "info", pretty: false },
     });
     expect(config.http).toBeUndefined();
