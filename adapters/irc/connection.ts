@@ -128,6 +128,33 @@ const NICK_ERRORS: Record<string, "conflict" | "not-acceptable"> = {
 const ECHO_MEMORY = 64;
 
 /**
+ * Numerics refusing a PRIVMSG, by its target (RFC 2812 §3.3.1 and common
+ * extensions). With echo-message a line is confirmed by its echo or refused
+ * by one of these, so the sender gets an error (RFC 6120 §8.3) rather than a
+ * server notice they may never connect with the message.
+ */
+const SEND_ERRORS: Record<string, (text: string) => EstuaryError> = {
+  "401": (t) => fail("not-found", t), // ERR_NOSUCHNICK
+  "403": (t) => fail("not-found", t), // ERR_NOSUCHCHANNEL
+  "404": (t) => fail("forbidden", t), // ERR_CANNOTSENDTOCHAN (+m, +n, banned)
+  "477": (t) => fail("forbidden", t), // ERR_NEEDREGGEDNICK (+R/+M: identify with services to speak)
+  "486": (t) => fail("forbidden", t), // ERR_NONONREG (the person accepts messages only from identified users)
+  "531": (t) => fail("forbidden", t), // ERR_CANTSENDTOUSER (InspIRCd)
+  "716": (t) => fail("forbidden", t), // ERR_TARGUMODEG (caller-id: the person must accept you first)
+};
+
+/** Longest a sent line waits for its echo; a server that does not echo is then no longer waited for. */
+const ECHO_TIMEOUT_MS = 5000;
+
+/** A PRIVMSG sent and not yet echoed (echo-message) or refused, oldest first per target. */
+interface SayWait {
+  lower: string;
+  /** Echo keys (`P\ntext`) still expected. */
+  keys: string[];
+  done(error?: EstuaryError): void;
+}
+
+/**
  * IRCv3 capabilities irc-framework does not ask for by itself:
  * draft/relaymsg (ircv3-specifications PR #417) for bridges, and
  * chathistory (https://ircv3.net/specs/extensions/chathistory, prefixed
@@ -187,6 +214,10 @@ export class IrcConnection {
   private readonly lines: SendQueue;
   private readonly stateWaiters = new Set<() => void>();
   private readonly echoes = new Map<string, string[]>();
+  /** Messages waiting for their echoes (or an error numeric), oldest first. */
+  private readonly sayWaits: SayWait[] = [];
+  /** The server did not echo a line in time once: later messages count as sent when written. */
+  private sayUnechoed = false;
   /** RELAYMSG lines written and not yet echoed or refused, oldest first (the server answers in order). */
   private readonly relayWaits: RelayWait[] = [];
   /** Channels where the server refused RELAYMSG (FAIL RELAYMSG …), with its reason: the prefix is used there. */
@@ -395,6 +426,7 @@ export class IrcConnection {
   private lost(why: string): void {
     if (this.state !== "online") return;
     this.client = undefined;
+    this.settleSayWaits();
     for (const ch of this.channels.values()) {
       ch.previous ??= ch.occupants;
       ch.synced = false;
@@ -468,6 +500,7 @@ export class IrcConnection {
     this.setState("closed");
     clearTimeout(this.reconnectTimer);
     this.failJoins(fail("unavailable", "Session closed"));
+    this.settleSayWaits();
     this.lines.rejectAll(fail("unavailable", "Not sent: the session was closed"));
     if (this.nickChange) {
       clearTimeout(this.nickChange.timer);
@@ -628,17 +661,62 @@ export class IrcConnection {
         echoKeys.push(`${action ? "A" : "P"}\n${piece}`);
       }
     }
-    if (out.length === 0) return;
+    if (out.length === 0) throw fail("not-acceptable", "Empty message: IRC cannot send it");
     const done = this.enqueue(out);
-    // Remember what we sent so echo-message copies are not emitted (the core reflects them itself).
-    if (this.client?.network.cap.isEnabled("echo-message")) {
-      const key = ircLower(target);
+    // Remember what we sent so echo-message copies are not emitted (the core reflects them itself),
+    // and wait for them: an echo confirms a line, an error numeric (401, 404…) refuses it.
+    const echoing = this.client?.network.cap.isEnabled("echo-message") === true;
+    const key = ircLower(target);
+    if (echoing) {
       const list = this.echoes.get(key) ?? [];
       list.push(...echoKeys);
       this.echoes.set(key, list.slice(-ECHO_MEMORY));
     }
+    const confirmed = echoing && !this.sayUnechoed ? this.awaitEchoes(key, echoKeys) : undefined;
     if (direct) this.hooks.onDirectActivity();
-    await done;
+    try {
+      await done;
+    } catch (e) {
+      confirmed?.cancel();
+      throw e;
+    }
+    if (confirmed) await confirmed.result;
+  }
+
+  private awaitEchoes(lower: string, keys: string[]): { result: Promise<void>; cancel(): void } {
+    let settle!: (error?: EstuaryError) => void;
+    const result = new Promise<void>((resolve, reject) => {
+      settle = (error) => {
+        clearTimeout(timer);
+        const i = this.sayWaits.indexOf(wait);
+        if (i >= 0) this.sayWaits.splice(i, 1);
+        if (error) reject(error);
+        else resolve();
+      };
+    });
+    const wait: SayWait = { lower, keys: [...keys], done: (e) => settle(e) };
+    const timer = setTimeout(() => {
+      if (!this.sayUnechoed) {
+        this.sayUnechoed = true;
+        this.log.info({ target: lower }, "no echo of a sent line in time; lines are taken as sent from now on");
+      }
+      settle();
+    }, Math.min(this.cfg.timeoutMs, ECHO_TIMEOUT_MS));
+    this.sayWaits.push(wait);
+    return { result, cancel: () => settle() };
+  }
+
+  /** The connection is gone: no echo can come; what was written counts as sent (a reconnect replays nothing). */
+  private settleSayWaits(): void {
+    for (const w of [...this.sayWaits]) w.done();
+  }
+
+  /** Our own line came back (echo-message): it counts for the oldest message waiting for it. */
+  private sayEchoed(lower: string, key: string): void {
+    const wait = this.sayWaits.find((w) => w.lower === lower && w.keys.includes(key));
+    if (!wait) return;
+    wait.keys.splice(wait.keys.indexOf(key), 1);
+    if (wait.keys.length === 0) wait.done();
   }
 
   // ---------------------------------------------------------------- draft/relaymsg
@@ -1162,6 +1240,7 @@ export class IrcConnection {
       const i = list?.indexOf(`${kind}\n${text}`) ?? -1;
       if (list && i >= 0) {
         list.splice(i, 1);
+        this.sayEchoed(key, `${kind}\n${text}`);
         return;
       }
     }
@@ -1217,6 +1296,13 @@ export class IrcConnection {
     if (code === "421" && subject.toUpperCase() === "CHATHISTORY") {
       // ERR_UNKNOWNCOMMAND: the server does not know it after all.
       for (const req of [...this.historyRequests.values()]) req.finish([]);
+      return;
+    }
+    const sendError = SEND_ERRORS[code];
+    const refused = sendError ? this.sayWaits.find((w) => w.lower === ircLower(subject)) : undefined;
+    if (sendError && refused) {
+      // The message it refuses fails with this reason (no server notice besides: one report, where the message was).
+      refused.done(sendError(`${subject}: ${reason}`));
       return;
     }
     const joinError = JOIN_ERRORS[code];

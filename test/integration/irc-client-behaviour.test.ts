@@ -91,4 +91,39 @@ describe("IRC gateway as XMPP clients use it", () => {
     expect(joined.attrs.type).toBeUndefined();
     expect(joined.getChild("x", "http://jabber.org/protocol/muc#user")?.getChildren("status").map((s) => s.attrs.code)).toContain("110");
   });
+
+  it("a private message to a nick nobody has on IRC (401) comes back to its sender as an error", async () => {
+    await romeo.send(xml("message", { to: `nobody%${SERVER}@${GW}`, type: "chat", id: "to-nobody" }, xml("body", {}, "anyone?")));
+    const bounced = await romeo.waitFor((s) => s.name === "message" && s.attrs.id === "to-nobody", 10_000);
+    expect(bounced.attrs.type).toBe("error");
+    expect(bounced.attrs.from).toBe(`nobody%${SERVER}@${GW}`);
+    expect(errorOf(bounced).condition).toBe("item-not-found");
+    expect(bounced.getChildText("body")).toBe("anyone?");
+    // A message to someone who is there still goes through, unanswered (1:1 messages are not reflected).
+    await romeo.send(xml("message", { to: `juliet%${SERVER}@${GW}`, type: "chat", id: "to-juliet" }, xml("body", {}, "Juliet?")));
+    await juliet.waitLine("Juliet gets it", (l) => / PRIVMSG juliet :Juliet\?$/.test(l));
+    expect(romeo.inbox.some((s) => s.attrs.id === "to-juliet")).toBe(false);
+  });
+
+  it("a line the channel refuses (+m, 404) is an error to the sender, not a reflection", async () => {
+    await juliet.join("#quiet");
+    const room = roomJid("#quiet");
+    await romeo.send(xml("presence", { to: `${room}/romeo` }, xml("x", { xmlns: MUC })));
+    await romeo.waitFor((s) => s.name === "message" && s.attrs.from === room && s.getChild("subject") !== undefined, 15_000);
+    await romeo.send(xml("message", { to: room, type: "groupchat", id: "loud" }, xml("body", {}, "before +m")));
+    expect((await romeo.waitFor((s) => s.attrs.id === "loud", 10_000)).attrs.type).toBe("groupchat");
+    juliet.send("MODE #quiet +m");
+    await juliet.waitLine("+m", (l) => l.includes(" MODE #quiet ") && l.includes("+m"));
+    await romeo.send(xml("message", { to: room, type: "groupchat", id: "muted" }, xml("body", {}, "after +m")));
+    const refused = await romeo.waitFor((s) => s.attrs.id === "muted", 10_000);
+    expect(refused.attrs.type).toBe("error");
+    expect(errorOf(refused).condition).toBe("forbidden");
+  });
+
+  it("an empty body is refused rather than reflected as if IRC had it", async () => {
+    await romeo.send(xml("message", { to: `juliet%${SERVER}@${GW}`, type: "chat", id: "empty" }, xml("body", {}, "")));
+    const refused = await romeo.waitFor((s) => s.attrs.id === "empty", 10_000);
+    expect(refused.attrs.type).toBe("error");
+    expect(errorOf(refused).condition).toBe("not-acceptable");
+  });
 });
