@@ -112,12 +112,44 @@ export interface Throughput {
   msgsPerSec: number;
   /** From first send to last arrival. */
   elapsedMs: number;
+  /**
+   * The longest pause between two consecutive arrivals: a pipeline that paces (e.g. InspIRCd
+   * reading a backlog one buffer per second) shows here as a gap near 1000 ms.
+   */
+  maxGapMs: number;
   /** XMPP → IRC: messages the gateway answered with an error stanza (XEP-0045 §7.4 / RFC 6120 §8.3). */
   errors?: number;
   /** Gateway CPU time (user+system, all threads) over the phase, per message received. */
   gatewayCpuMsPerMsg: number;
   /** The same for the other processes on the path and for the bench itself: who is busy. */
   cpuMsPerMsg: Record<string, number>;
+}
+
+/** Several runs of one direction, summarised by the median run (by msg/s). */
+export interface Repeated extends Throughput {
+  /** msg/s of every run, in the order they ran. */
+  runsMsgsPerSec: number[];
+  /** (max − min) / median of runsMsgsPerSec: how far the runs disagree. */
+  spread: number;
+  /** Messages lost over all runs (`lost` is the median run's). */
+  lostAllRuns: number;
+}
+
+/**
+ * The run with the median msg/s (the lower of the two middle ones for an even count), with
+ * every run's rate beside it: one run on a shared machine can be off by a factor of 2 or more.
+ */
+export function medianRun(runs: Throughput[]): Repeated {
+  if (runs.length === 0) throw new Error("medianRun: no runs");
+  const sorted = [...runs].sort((a, b) => a.msgsPerSec - b.msgsPerSec);
+  const median = sorted[Math.floor((sorted.length - 1) / 2)]!;
+  const rates = runs.map((r) => r.msgsPerSec);
+  return {
+    ...median,
+    runsMsgsPerSec: rates,
+    spread: round((Math.max(...rates) - Math.min(...rates)) / median.msgsPerSec, 2),
+    lostAllRuns: runs.reduce((n, r) => n + r.lost, 0),
+  };
 }
 
 /** CPU seconds so far of the gateway, the other processes and this bench process. */
@@ -142,6 +174,7 @@ function summarize(sent: number, arrivals: number[], t0: number, cpu0: Record<st
     lost: sent - n,
     msgsPerSec: round(n > 1 ? n / ((last - first) / 1000) : Number.NaN, 1),
     elapsedMs: round(last - t0, 1),
+    maxGapMs: round(arrivals.reduce((gap, at, i) => (i > 0 ? Math.max(gap, at - arrivals[i - 1]!) : gap), 0), 1),
     gatewayCpuMsPerMsg: round(n > 0 ? (cpu * 1000) / n : Number.NaN, 3),
     cpuMsPerMsg: Object.fromEntries(Object.keys(cpu1).map((k) => [k, perMsg(k)])),
   };

@@ -20,6 +20,16 @@ export interface InspircdOptions {
   tls?: { cert: string; key: string };
   /** Accept a services server (see ServicesLink) on a link port, U-lined, as the SASL agent. */
   services?: true;
+  /**
+   * `<performance netbuffersize>`: bytes InspIRCd reads from a socket per read (default 10240,
+   * InspIRCd 3 accepts 1024..65534). InspIRCd 3 reads client sockets edge-triggered: a read that
+   * fills the buffer schedules one "trial read" for the next main-loop pass, and that pass then
+   * blocks in epoll_wait for up to 1 s when no other socket is active (src/inspircd.cpp:
+   * DispatchTrialWrites() runs before DispatchEvents()). A client that has written more than
+   * ~2 buffers at once is thus read one buffer per second. bench/irc raises it so that its bursts
+   * are read in one go.
+   */
+  netBufferSize?: number;
 }
 
 /** What a services package needs to link to this server. */
@@ -76,6 +86,7 @@ async function freePort(): Promise<number> {
 interface Extras {
   tlsPort?: number;
   services?: ServicesLink;
+  netBufferSize?: number;
 }
 
 function tlsConfig(dir: string, tlsPort: number): string {
@@ -120,7 +131,7 @@ function config(dir: string, port: number, extras: Extras = {}): string {
 <files motd="${join(dir, "motd.txt")}">
 <options prefixquit="Quit: " syntaxhints="no" announcets="yes" hostintopic="yes" exemptchanops="">
 <security hideserver="" userstats="Pu" flatlinks="no" hidesplits="no" hideulines="no" hidebans="no" maxtargets="20">
-<performance netbuffersize="10240" somaxconn="128" softlimit="12800" clonesonconnect="no" quietbursts="yes">
+<performance netbuffersize="${extras.netBufferSize ?? 10240}" somaxconn="128" softlimit="12800" clonesonconnect="no" quietbursts="yes">
 ${MODULES.map((m) => `<module name="${m}">`).join("\n")}
 `;
 }
@@ -144,6 +155,12 @@ export async function startInspircd(options: InspircdOptions = {}): Promise<Insp
   const dir = await mkdtemp(join(tmpdir(), "estuary-inspircd-"));
   const port = await freePort();
   const extras: Extras = {};
+  if (options.netBufferSize !== undefined) {
+    if (!Number.isInteger(options.netBufferSize) || options.netBufferSize < 1024 || options.netBufferSize > 65534) {
+      throw new Error("InspIRCd 3 takes a netbuffersize between 1024 and 65534");
+    }
+    extras.netBufferSize = options.netBufferSize;
+  }
   if (options.tls) {
     extras.tlsPort = await freePort();
     await writeFile(join(dir, "tls-cert.pem"), options.tls.cert);
