@@ -143,6 +143,30 @@ const SEND_ERRORS: Record<string, (text: string) => EstuaryError> = {
   "716": (t) => fail("forbidden", t), // ERR_TARGUMODEG (caller-id: the person must accept you first)
 };
 
+/**
+ * Numerics refusing a channel operation (TOPIC, KICK, MODE +b), naming the
+ * channel: the XMPP request fails with them (XEP-0045 §8.1: forbidden for a
+ * subject change; §8.2: a refused kick), instead of succeeding beside a
+ * server notice.
+ */
+const CHANNEL_OP_ERRORS: Record<string, (text: string) => EstuaryError> = {
+  "482": (t) => fail("forbidden", t), // ERR_CHANOPRIVSNEEDED
+  "442": (t) => fail("not-acceptable", t), // ERR_NOTONCHANNEL
+  "403": (t) => fail("not-found", t), // ERR_NOSUCHCHANNEL
+};
+
+/** A TOPIC or KICK sent and not yet seen done (the server relays it to the channel) or refused. */
+interface OpWait {
+  lower: string;
+  command: "TOPIC" | "KICK";
+  /** KICK: the lowered nick kicked. */
+  nick?: string;
+  /** Error numerics the lines may still draw (a ban's MODE and KICK are refused once each). */
+  errorsLeft: number;
+  settled: boolean;
+  done(error?: EstuaryError): void;
+}
+
 /** Longest a sent line waits for its echo; a server that does not echo is then no longer waited for. */
 const ECHO_TIMEOUT_MS = 5000;
 
@@ -214,6 +238,8 @@ export class IrcConnection {
   private readonly lines: SendQueue;
   private readonly stateWaiters = new Set<() => void>();
   private readonly echoes = new Map<string, string[]>();
+  /** TOPIC and KICK lines waiting for the server's answer, oldest first. */
+  private readonly opWaits: OpWait[] = [];
   /** Messages waiting for their echoes (or an error numeric), oldest first. */
   private readonly sayWaits: SayWait[] = [];
   /** The server did not echo a line in time once: later messages count as sent when written. */
@@ -709,6 +735,10 @@ export class IrcConnection {
   /** The connection is gone: no echo can come; what was written counts as sent (a reconnect replays nothing). */
   private settleSayWaits(): void {
     for (const w of [...this.sayWaits]) w.done();
+    for (const w of [...this.opWaits]) {
+      w.errorsLeft = 0;
+      w.done();
+    }
   }
 
   /** Our own line came back (echo-message): it counts for the oldest message waiting for it. */
@@ -902,16 +932,69 @@ export class IrcConnection {
   }
 
   async topic(channel: string, text: string): Promise<void> {
-    await this.enqueue([this.build("TOPIC", [channel], text)]);
+    await this.confirmed([this.build("TOPIC", [channel], text)], { lower: ircLower(channel), command: "TOPIC" });
   }
 
   async kick(channel: string, nick: string, reason?: string): Promise<void> {
-    await this.enqueue([this.build("KICK", [channel, nick], reason || undefined)]);
+    await this.confirmed([this.build("KICK", [channel, nick], reason || undefined)], { lower: ircLower(channel), command: "KICK", nick: ircLower(nick) });
   }
 
   async ban(channel: string, nick: string, reason?: string): Promise<void> {
     const mask = `${safeMiddle(nick) ?? ""}!*@*`;
-    await this.enqueue([this.build("MODE", [channel, "+b", mask]), this.build("KICK", [channel, nick], reason || undefined)]);
+    await this.confirmed([this.build("MODE", [channel, "+b", mask]), this.build("KICK", [channel, nick], reason || undefined)], {
+      lower: ircLower(channel),
+      command: "KICK",
+      nick: ircLower(nick),
+    });
+  }
+
+  /**
+   * Sends a channel operation and resolves once the server relays it back
+   * (TOPIC, KICK), rejects on its refusal (482…); after the timeout it is
+   * taken as done (a server that answers nothing refused nothing we can tell).
+   */
+  private async confirmed(lines: string[], what: Pick<OpWait, "lower" | "command" | "nick">): Promise<void> {
+    let settle!: (error?: EstuaryError) => void;
+    const result = new Promise<void>((resolve, reject) => {
+      settle = (error) => (error ? reject(error) : resolve());
+    });
+    const remove = () => {
+      const i = this.opWaits.indexOf(wait);
+      if (i >= 0) this.opWaits.splice(i, 1);
+    };
+    const wait: OpWait = {
+      ...what,
+      errorsLeft: lines.length,
+      settled: false,
+      done: (error) => {
+        if (!wait.settled) {
+          wait.settled = true;
+          settle(error);
+        }
+        if (!error || wait.errorsLeft <= 0) {
+          clearTimeout(timer);
+          remove();
+        }
+      },
+    };
+    const timer = setTimeout(() => {
+      remove();
+      wait.done();
+    }, this.cfg.timeoutMs);
+    this.opWaits.push(wait);
+    try {
+      await this.enqueue(lines);
+    } catch (e) {
+      clearTimeout(timer);
+      remove();
+      throw e;
+    }
+    await result;
+  }
+
+  /** The server relayed a TOPIC or KICK of ours: the oldest matching request is done. */
+  private opDone(lower: string, command: OpWait["command"], nick?: string): void {
+    this.opWaits.find((w) => !w.settled && w.lower === lower && w.command === command && (nick === undefined || w.nick === nick))?.done();
   }
 
   async away(message: string | undefined): Promise<void> {
@@ -1071,6 +1154,7 @@ export class IrcConnection {
       const ch = this.channels.get(ircLower(ev.channel));
       if (!ch) return;
       const text = stripUnsafe(ev.topic);
+      if (ev.nick && this.isSelf(ev.nick)) this.opDone(ircLower(ev.channel), "TOPIC");
       const changed = ch.subject?.text !== text;
       ch.subject = ev.nick ? { text, by: ev.nick, at: new Date() } : { text };
       if (ev.nick) {
@@ -1110,6 +1194,7 @@ export class IrcConnection {
       const ch = this.channels.get(lower);
       if (!ch) return;
       const reason = ev.message && ev.message !== ev.kicked ? { reason: ev.message } : {};
+      if (this.isSelf(ev.nick)) this.opDone(lower, "KICK", ircLower(ev.kicked));
       if (this.isSelf(ev.kicked)) {
         this.channels.delete(lower);
         this.hooks.emit({ type: "room-closed", room: ch.room, how: "kick", by: ev.nick, ...reason });
@@ -1296,6 +1381,15 @@ export class IrcConnection {
     if (code === "421" && subject.toUpperCase() === "CHATHISTORY") {
       // ERR_UNKNOWNCOMMAND: the server does not know it after all.
       for (const req of [...this.historyRequests.values()]) req.finish([]);
+      return;
+    }
+    const opError = CHANNEL_OP_ERRORS[code];
+    // 441 ERR_USERNOTINCHANNEL names the nick, then the channel.
+    const opChannel = code === "441" ? (msg.params[2] ?? "") : subject;
+    const op = opError || code === "441" ? this.opWaits.find((w) => w.lower === ircLower(opChannel) && w.errorsLeft > 0) : undefined;
+    if (op) {
+      op.errorsLeft--;
+      op.done(code === "441" ? fail("not-found", `${subject}: ${reason}`) : opError!(`${subject}: ${reason}`));
       return;
     }
     const sendError = SEND_ERRORS[code];

@@ -126,4 +126,27 @@ describe("IRC gateway as XMPP clients use it", () => {
     expect(refused.attrs.type).toBe("error");
     expect(errorOf(refused).condition).toBe("not-acceptable");
   });
+
+  it("a subject change or a kick IRC refuses (482, not an op) is an error to the request", async () => {
+    await juliet.join("#ruled");
+    const room = roomJid("#ruled");
+    await romeo.send(xml("presence", { to: `${room}/romeo` }, xml("x", { xmlns: MUC })));
+    await romeo.waitFor((s) => s.name === "message" && s.attrs.from === room && s.getChild("subject") !== undefined, 15_000);
+    // XEP-0045 §8.1: a subject change the room does not allow is answered with <forbidden/>.
+    await romeo.send(xml("message", { to: room, type: "groupchat", id: "topic" }, xml("subject", {}, "Romeo rules")));
+    const refused = await romeo.waitFor((s) => s.attrs.id === "topic", 10_000);
+    expect(refused.attrs.type).toBe("error");
+    expect(errorOf(refused).condition).toBe("forbidden");
+    // §8.2: a kick by someone who may not kick fails; the IQ is not a success.
+    const kick = await romeo
+      .iq(xml("iq", { type: "set", to: room }, xml("query", { xmlns: "http://jabber.org/protocol/muc#admin" }, xml("item", { nick: "juliet", role: "none" }))), 10_000)
+      .catch((e: { condition?: string }) => e);
+    expect((kick as { condition?: string }).condition).toBe("forbidden");
+    // Once an op, the same requests go through.
+    juliet.send("MODE #ruled +o romeo");
+    await romeo.waitFor((s) => s.name === "presence" && s.attrs.from === `${room}/romeo` && s.getChild("x", "http://jabber.org/protocol/muc#user")?.getChild("item")?.attrs.role === "moderator", 10_000);
+    await romeo.send(xml("message", { to: room, type: "groupchat", id: "topic2" }, xml("subject", {}, "Romeo rules")));
+    await juliet.waitLine("TOPIC", (l) => / TOPIC #ruled :Romeo rules$/.test(l));
+    expect(romeo.inbox.some((s) => s.attrs.id === "topic2" && s.attrs.type === "error")).toBe(false);
+  });
 });
