@@ -56,11 +56,26 @@ function contactInfo(archived: boolean): Info {
   };
 }
 
-function infoFor(net: Network, to: string): Info {
+/**
+ * An occupant of a room (`room@gw/nick`): XEP-0045 §6.7 lets the service pass
+ * the query to the occupant; the gateway speaks for the remote person, so it
+ * answers as that person's client would, never with the room's identity (a
+ * client would take the occupant for a room). Only for people the asker's
+ * view of the room holds, as for XEP-0410 pings.
+ */
+function occupantInfo(net: Network, user: string, room: string, nick: string): Info {
+  const state = net.rooms.get(user, room);
+  if (!state || (nick !== state.nick && !state.occupants.has(nick))) throw fail("not-found", "No such occupant in this room");
+  return { identities: [{ category: "client", type: "pc" }], features: [NS.discoInfo, NS.chatStates, NS.styling, NS.ping] };
+}
+
+function infoFor(net: Network, to: string, user: string): Info {
   const at = to.indexOf("@");
   if (at < 0) return gatewayInfo(net);
+  const slash = to.indexOf("/", at);
   const address = net.addressOf(to.slice(0, at));
   if (!address) throw fail("not-found", "No such room or contact on this gateway");
+  if (address.kind === "room" && slash >= 0) return occupantInfo(net, user, address.room, to.slice(slash + 1));
   if (address.kind === "room") return roomInfo(address.room, net.archive !== undefined);
   if (address.kind === "service") return { identities: [{ category: "server", type: "im", name: address.service }], features: [NS.discoInfo, NS.commands] };
   return contactInfo(archivesDirect(net));
@@ -103,7 +118,7 @@ export function discoInfo(net: Network, stanza: Element, user: string): Element 
     info = match;
   } else if (node) {
     throw fail("not-found", "Unknown node");
-  } else info = infoFor(net, to);
+  } else info = infoFor(net, to, user);
   void user;
   return infoElement(info, node);
 }

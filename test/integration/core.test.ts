@@ -168,6 +168,17 @@ describe("core gateway on a real Prosody", () => {
     expect(fromAlice.getChild("stanza-id", "urn:xmpp:sid:0")?.attrs.id).toBe(fromAlice.attrs.id);
   });
 
+  it("answers disco#info on an occupant as the person's client, not as the room (XEP-0045 §6.7)", async () => {
+    const info = (to: string) => romeo.iq(xml("iq", { type: "get", to }, xml("query", { xmlns: "http://jabber.org/protocol/disco#info" })));
+    const identities = (q: Element) => q.getChild("query")!.getChildren("identity").map((i) => `${i.attrs.category}/${i.attrs.type}`);
+    expect(identities(await info(`#verona@${GW}`))).toEqual(["conference/text"]);
+    const occupant = await info(`#verona@${GW}/alice`);
+    expect(identities(occupant)).toEqual(["client/pc"]);
+    expect(occupant.getChild("query")!.getChildren("feature").map((f) => f.attrs.var)).not.toContain("http://jabber.org/protocol/muc");
+    expect(identities(await info(`#verona@${GW}/romeo`))).toEqual(["client/pc"]);
+    await expect(info(`#verona@${GW}/nobody`)).rejects.toMatchObject({ condition: "item-not-found" });
+  });
+
   it("survives text XML cannot carry from the network (a bell, an escape, a lone surrogate)", async () => {
     net.emit("romeo@localhost", {
       type: "message",
