@@ -15,7 +15,7 @@ import { roomPasswordRequired } from "../../core/rooms.ts";
 import type { LegacyEvent, Occupant, RoomId, RoomSnapshot, Show } from "../../core/model.ts";
 import { ircToRich } from "./format.ts";
 import { CHANNEL_PREFIXES, contactId, ircLower, roomId } from "./ids.ts";
-import { byteLength, maxBodyBytes, safeMiddle, splitByBytes, stripUnsafe } from "./lines.ts";
+import { byteLength, maxBodyBytes, oneLine, safeMiddle, splitByBytes, stripUnsafe } from "./lines.ts";
 import { modeForSymbol, rolesFromModes } from "./roles.ts";
 import { shareCommandTable } from "./client-table.ts";
 import { SendQueue } from "./send-queue.ts";
@@ -932,16 +932,16 @@ export class IrcConnection {
   }
 
   async topic(channel: string, text: string): Promise<void> {
-    await this.confirmed([this.build("TOPIC", [channel], text)], { lower: ircLower(channel), command: "TOPIC" });
+    await this.confirmed([this.build("TOPIC", [channel], oneLine(text))], { lower: ircLower(channel), command: "TOPIC" });
   }
 
   async kick(channel: string, nick: string, reason?: string): Promise<void> {
-    await this.confirmed([this.build("KICK", [channel, nick], reason || undefined)], { lower: ircLower(channel), command: "KICK", nick: ircLower(nick) });
+    await this.confirmed([this.build("KICK", [channel, nick], reason ? oneLine(reason) : undefined)], { lower: ircLower(channel), command: "KICK", nick: ircLower(nick) });
   }
 
   async ban(channel: string, nick: string, reason?: string): Promise<void> {
     const mask = `${safeMiddle(nick) ?? ""}!*@*`;
-    await this.confirmed([this.build("MODE", [channel, "+b", mask]), this.build("KICK", [channel, nick], reason || undefined)], {
+    await this.confirmed([this.build("MODE", [channel, "+b", mask]), this.build("KICK", [channel, nick], reason ? oneLine(reason) : undefined)], {
       lower: ircLower(channel),
       command: "KICK",
       nick: ircLower(nick),

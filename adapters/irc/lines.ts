@@ -12,6 +12,14 @@ export function stripUnsafe(s: string): string {
   return s.replace(UNSAFE, "");
 }
 
+/**
+ * Text that must fit one line (a topic, a kick reason): line breaks become one
+ * space, so "a\nb" reads "a b" rather than "ab"; then stripUnsafe.
+ */
+export function oneLine(s: string): string {
+  return stripUnsafe(s.replace(/[ \t]*(?:\r\n|[\r\n])+[ \t]*/g, " "));
+}
+
 /** A middle (non-trailing) parameter: additionally no space, no leading ':', not empty. */
 export function safeMiddle(s: string): string | undefined {
   const v = stripUnsafe(s).replace(/[\s]/g, "");

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { byteLength, maxBodyBytes, safeMiddle, splitByBytes, stripUnsafe } from "../../../../adapters/irc/lines.ts";
+import { byteLength, maxBodyBytes, oneLine, safeMiddle, splitByBytes, stripUnsafe } from "../../../../adapters/irc/lines.ts";
 
 describe("stripUnsafe", () => {
   it("removes CR, LF and NUL and nothing else", () => {
@@ -19,6 +19,18 @@ describe("stripUnsafe", () => {
     expect(safeMiddle("a b\r\n")).toBe("ab");
     expect(safeMiddle(":x")).toBeUndefined();
     expect(safeMiddle("\r\n")).toBeUndefined();
+  });
+});
+
+describe("oneLine", () => {
+  it("turns line breaks into one space, so words stay apart", () => {
+    expect(oneLine("a\nb")).toBe("a b");
+    expect(oneLine("first line  \r\n\r\n  second\rthird")).toBe("first line second third");
+    expect(oneLine("no breaks\0here")).toBe("no breakshere");
+  });
+
+  it("property: never leaves CR, LF or NUL", () => {
+    fc.assert(fc.property(fc.string({ unit: fc.constantFrom("a", " ", "\r", "\n", "\0", "\t", "é") }), (s) => !/[\r\n\0]/.test(oneLine(s))));
   });
 });
 
