@@ -8,43 +8,12 @@
  * is down wait in a bounded buffer and are flushed in order once it is back.
  */
 import { EventEmitter } from "node:events";
-import type { Writable } from "node:stream";
 import componentCore, { type Component } from "@xmpp/component-core";
 import type { Element } from "@xmpp/xml";
 import type { Logger } from "pino";
 import { fail } from "./errors.ts";
 import { metrics } from "./metrics.ts";
 import { makeXmlSafe } from "./stanzas/xml-safe.ts";
-
-/** Sockets corked by corkForTick, with the token of the uncork that will release them. */
-const corkedForTick = new WeakMap<Writable, symbol>();
-
-/**
- * Makes the writes this tick makes on `socket` leave as one writev instead of one write(2)
- * each (Writable cork/uncork, https://nodejs.org/api/stream.html#writablecork): call it
- * before each write. The socket is uncorked from process.nextTick, i.e. once the current
- * callback and the promise jobs it queued have run, or at once when `maxBytes` are waiting.
- * On loopback a write(2) costs the writer the receiver's TCP processing as well; bench/irc
- * spent 12 % of Estuary's XMPP → IRC profile in socket writes, one per stanza and per line.
- */
-export function corkForTick(socket: Writable, maxBytes = 65_536): void {
-  if (socket.destroyed) return;
-  const pending = corkedForTick.get(socket);
-  if (pending !== undefined) {
-    if (socket.writableLength < maxBytes) return;
-    // Enough waiting: send it now and start a new batch (the pending uncork sees a new token and leaves it).
-    corkedForTick.delete(socket);
-    socket.uncork();
-  }
-  const token = Symbol("cork");
-  corkedForTick.set(socket, token);
-  socket.cork();
-  process.nextTick(() => {
-    if (corkedForTick.get(socket) !== token) return;
-    corkedForTick.delete(socket);
-    socket.uncork();
-  });
-}
 
 export type LinkState = "connecting" | "online" | "offline" | "stopped";
 
@@ -160,9 +129,6 @@ export class ComponentLink extends EventEmitter<ComponentLinkEvents> {
   }
 
   private write(entity: Component, stanza: Element): void {
-    // xmpp.js writes synchronously inside send() (@xmpp/connection write()), so this batches it.
-    const socket = (entity as { socket?: Writable | null }).socket;
-    if (socket) corkForTick(socket);
     entity.send(stanza).catch((err: unknown) => {
       // The socket died under us: keep the stanza for the next stream.
       this.log.warn({ err }, "send failed; buffering for the next stream");

@@ -6,16 +6,11 @@
  * encode what we send, so we decode here and keep sending UTF-8.
  */
 import { createRequire } from "node:module";
-import type { Writable } from "node:stream";
-import { corkForTick } from "../../core/component.ts";
 
 const require = createRequire(import.meta.url);
 
 interface NetTransportLike {
   incoming_buffer: Buffer;
-  socket: Writable | null;
-  isConnected(): boolean;
-  writeLine(line: string, cb?: () => void): void;
   emit(event: string, ...args: unknown[]): boolean;
 }
 
@@ -35,12 +30,6 @@ export function decodeIrcLine(bytes: Uint8Array): string {
 const EMPTY = Buffer.alloc(0);
 
 export class FallbackDecodingTransport extends NetTransport {
-  /** The lines written in one tick (e.g. a burst the flood control lets through) leave in one writev. */
-  override writeLine(line: string, cb?: () => void): void {
-    if (this.socket && this.isConnected()) corkForTick(this.socket);
-    super.writeLine(line, cb);
-  }
-
   onSocketData(data: Buffer): void {
     // Concatenate only when a partial line is waiting (most reads end on a line boundary).
     const held = this.incoming_buffer as Buffer | undefined; // set by connect()

@@ -1,4 +1,3 @@
-import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { FallbackDecodingTransport } from "../../../../adapters/irc/transport.ts";
 
@@ -30,28 +29,5 @@ describe("FallbackDecodingTransport", () => {
     expect(t.incoming_buffer.buffer.byteLength).toBeLessThan(read.length);
     t.onSocketData(Buffer.from("\r\n"));
     expect(lines.at(-1)).toBe("PART #c\r\n");
-  });
-
-  it("writes the lines of one tick in one batch", async () => {
-    const batches: string[][] = [];
-    const socket = new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        batches.push([chunk.toString()]);
-        cb();
-      },
-      writev(chunks, cb) {
-        batches.push(chunks.map((c) => String(c.chunk)));
-        cb();
-      },
-    });
-    type Writer = { socket: Writable; state: number; writeLine(line: string): void };
-    const t = new (FallbackDecodingTransport as unknown as new (o: unknown) => Writer)({});
-    t.socket = socket;
-    t.state = 2; // irc-framework's SOCK_CONNECTED (src/transports/net.js)
-    t.writeLine("PRIVMSG #c :one");
-    t.writeLine("PRIVMSG #c :two");
-    expect(batches).toEqual([]);
-    await new Promise((r) => process.nextTick(r));
-    expect(batches).toEqual([["PRIVMSG #c :one\r\n", "PRIVMSG #c :two\r\n"]]);
   });
 });
