@@ -10,7 +10,7 @@ import type { Element } from "@xmpp/xml";
 import { startProsody, type ProsodyHandle } from "../support/prosody.ts";
 import { startInspircd, type InspircdHandle } from "../support/inspircd.ts";
 import { connectClient, type TestClient } from "../support/xmpp-client.ts";
-import { startTestGateway } from "../support/gateway.ts";
+import { startTestGateway, ircTestNetwork } from "../support/gateway.ts";
 import { ircRemote, type IrcRemote } from "../support/irc-remote.ts";
 import type { Gateway } from "../../core/gateway.ts";
 
@@ -42,11 +42,7 @@ describe("IRC gateway as XMPP clients use it", () => {
     gateway = await startTestGateway({
       xmppPort: prosody.componentPort,
       networks: {
-        irc: {
-          domain: GW,
-          secret: "irc-secret",
-          options: { servers: { [SERVER]: { port: ircd.port } }, allowedServers: [SERVER], flood: { burst: 50, intervalMs: 0 }, lingerMs: 500, joinTimeoutMs: 8000 },
-        },
+        irc: ircTestNetwork(GW, "irc-secret", SERVER, ircd.port, { lingerMs: 500, joinTimeoutMs: 8000 }),
       },
     });
     [romeo, juliet] = await Promise.all([connectClient(prosody, "romeo", "pw"), ircRemote(ircd, "juliet")]);

@@ -22,7 +22,7 @@ import { xml } from "@xmpp/client";
 import type { Element } from "@xmpp/xml";
 import { startProsody, type ProsodyHandle } from "../support/prosody.ts";
 import { connectClient, type TestClient } from "../support/xmpp-client.ts";
-import { startTestGateway } from "../support/gateway.ts";
+import { startTestGateway, ircTestNetwork } from "../support/gateway.ts";
 import { FakeIrcd } from "../support/fake-ircd.ts";
 import { rawClient, type RawClient } from "../support/fake-ircd/raw-client.ts";
 import type { Line } from "../support/fake-ircd/protocol.ts";
@@ -81,11 +81,7 @@ describe("IRCv3 on a fake IRC server, through Estuary and a real Prosody", () =>
     gateway = await startTestGateway({
       xmppPort: prosody.componentPort,
       networks: {
-        irc: {
-          domain: GW,
-          secret: "irc-secret",
-          options: { servers: { [SERVER]: { port: ircd.port } }, allowedServers: [SERVER], flood: { burst: 50, intervalMs: 0 }, joinTimeoutMs: 8000 },
-        },
+        irc: ircTestNetwork(GW, "irc-secret", SERVER, ircd.port, { joinTimeoutMs: 8000 }),
       },
       storeUrl: `sqlite:${join(dir, "estuary.sqlite")}`,
     });

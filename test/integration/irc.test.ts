@@ -9,7 +9,7 @@ import type { Element } from "@xmpp/xml";
 import { startProsody, type ProsodyHandle } from "../support/prosody.ts";
 import { startInspircd, type InspircdHandle } from "../support/inspircd.ts";
 import { connectClient, type TestClient } from "../support/xmpp-client.ts";
-import { startTestGateway } from "../support/gateway.ts";
+import { startTestGateway, ircTestNetwork } from "../support/gateway.ts";
 import { ircRemote, type IrcRemote } from "../support/irc-remote.ts";
 import type { Gateway } from "../../core/gateway.ts";
 
@@ -45,11 +45,7 @@ describe("XMPP ↔ IRC through Estuary", () => {
     gateway = await startTestGateway({
       xmppPort: prosody.componentPort,
       networks: {
-        irc: {
-          domain: GW,
-          secret: "irc-secret",
-          options: { servers: { [SERVER]: { port: ircd.port } }, allowedServers: [SERVER], flood: { burst: 50, intervalMs: 0 }, lingerMs: 500, reconnect: { initialMs: 8000, maxMs: 8000 } },
-        },
+        irc: ircTestNetwork(GW, "irc-secret", SERVER, ircd.port, { lingerMs: 500, reconnect: { initialMs: 8000, maxMs: 8000 } }),
       },
     });
     [romeo, tybalt, juliet] = await Promise.all([connectClient(prosody, "romeo", "pw"), connectClient(prosody, "tybalt", "pw"), ircRemote(ircd, "juliet")]);

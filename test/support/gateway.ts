@@ -26,6 +26,14 @@ export interface TestGatewayOptions {
   media?: Record<string, unknown>;
 }
 
+/**
+ * An `irc` network entry for tests: one allowed IRC server on loopback, flood
+ * control lifted (the tests measure behaviour, not pacing), plus `options`.
+ */
+export function ircTestNetwork(domain: string, secret: string, server: string, port: number, options: Record<string, unknown> = {}): TestGatewayOptions["networks"][string] {
+  return { domain, secret, options: { servers: { [server]: { port } }, allowedServers: [server], flood: { burst: 50, intervalMs: 0 }, ...options } };
+}
+
 export async function startTestGateway(o: TestGatewayOptions): Promise<Gateway & { config: Config }> {
   const config = configSchema.parse({
     xmpp: { host: "127.0.0.1", port: o.xmppPort, reconnect: o.reconnect ?? { initialDelayMs: 100, maxDelayMs: 1000 }, outboundBuffer: o.outboundBuffer ?? 1000 },
