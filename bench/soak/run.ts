@@ -32,6 +32,9 @@
  * `--snapshots DIR` writes two heap snapshots (after a full GC) into DIR,
  * at 60 % and at the end of the run: compare them per constructor with
  * `node_modules/.bin/node bench/irc/heap.ts DIR/mid.heapsnapshot DIR/end.heapsnapshot`.
+ * A snapshot costs the child ~100 MiB of native memory that malloc keeps
+ * afterwards (and its GC shrinks new space), so the RSS figures of a
+ * `--snapshots` run after 60 % say nothing: use a separate run for RSS.
  * The child inherits the bench's environment, so malloc and V8 experiments
  * go on the command line, e.g. `MALLOC_ARENA_MAX=2 node_modules/.bin/node
  * bench/soak/run.ts …` or `NODE_OPTIONS=--max-semi-space-size=…`.
