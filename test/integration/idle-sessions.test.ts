@@ -69,7 +69,8 @@ describe("idle sessions", () => {
       await romeo.send(xml("message", { to: `nurse@${GW}`, type: "chat" }, xml("body", {}, "first")));
       await net.waitForSent((r) => r.op === "send" && r.user === "romeo@localhost");
       await juliet.send(xml("message", { to: `nurse@${GW}`, type: "chat", id: "full" }, xml("body", {}, "me too")));
-      const refused = await juliet.waitFor((st) => st.attrs.id === "full");
+      // Waited for, not slept: 15 s rather than the default 5 for a loaded 2-core machine.
+      const refused = await juliet.waitFor((st) => st.attrs.id === "full", 15_000);
       expect(refused.attrs.type).toBe("error");
       expect(refused.getChild("error")?.getChildText("text")).toMatch(/user limit/);
       await sessions.closeIdle(0);

@@ -230,7 +230,7 @@ describe("IRC adapter against InspIRCd", () => {
     expect(seen.some((l) => /^\S+ PRIVMSG #main :x ?$/.test(l))).toBe(true);
     expect(seen.some((l) => /^\S+ PRIVMSG #main :QUIT :pwned$/.test(l))).toBe(true);
     expect(seen.some((l) => /^\S+ PRIVMSG #main :y ?QUIT :pwned2$/.test(l))).toBe(true);
-    expect(seen.some((l) => l.endsWith("TOPIC #main :tQUIT :pwned3"))).toBe(true);
+    expect(seen.some((l) => l.endsWith("TOPIC #main :t QUIT :pwned3"))).toBe(true);
     // Kicking someone absent is refused by the server, and the refusal reaches the user.
     await alice.waitEvent("kick refusal", (e) => e.type === "service-message" && toPlain(e.text).includes("nobody"));
   });
