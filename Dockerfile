@@ -20,6 +20,8 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
 # --- runtime -----------------------------------------------------------------
 FROM node:24-bookworm-slim
 ENV NODE_ENV=production \
+    # Two malloc arenas, as deploy/systemd/estuary.service (bench/soak).
+    MALLOC_ARENA_MAX=2 \
     # The HEALTHCHECK below asks this URL; it must match the config's http
     # section (host/port). Set it empty when the config has no http section.
     ESTUARY_HEALTH_URL=http://127.0.0.1:8080/health

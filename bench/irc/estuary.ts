@@ -8,6 +8,7 @@ import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { spawnTracked, type Tracked } from "./procs.ts";
+import { shippedRuntime } from "../shipped.ts";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 export const NODE = join(ROOT, "node_modules/.bin/node");
@@ -65,10 +66,13 @@ log:
 export function startEstuary(o: EstuaryOptions): Tracked {
   const file = join(o.dir, "estuary.yaml");
   writeFileSync(file, estuaryConfig(o), { mode: 0o600 });
+  // As deployed (bench/shipped.ts); --node-flags come after, so they override.
+  const shipped = shippedRuntime();
   const flags = [
+    ...shipped.flags,
     ...(o.cpuProfile ? ["--cpu-prof", "--cpu-prof-dir", o.dir] : []),
     ...(o.heapSnapshots ? ["--heapsnapshot-signal=SIGUSR2"] : []),
     ...(o.nodeFlags ?? []),
   ];
-  return spawnTracked(NODE, [...flags, join(ROOT, "bin/estuary.js"), "--config", file], { cwd: o.dir });
+  return spawnTracked(NODE, [...flags, join(ROOT, "bin/estuary.js"), "--config", file], { cwd: o.dir, env: { ...process.env, ...shipped.env } });
 }

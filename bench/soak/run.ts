@@ -60,6 +60,7 @@ import { connectClient, type TestClient } from "../../test/support/xmpp-client.t
 import { REPORT_PREFIX } from "../../test/support/shard-entry.ts";
 import { cpuSeconds, rssKiB, spawnTracked, type Tracked } from "../irc/procs.ts";
 import { pool, round, sleep, slope } from "../irc/stats.ts";
+import { shippedRuntime } from "../shipped.ts";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const NODE = join(ROOT, "node_modules/.bin/node");
@@ -269,10 +270,12 @@ async function main(): Promise<void> {
     const configFile = join(dir, "estuary.yaml");
     writeFileSync(configFile, estuaryConfig(dir, prosody.componentPort));
     const probing = PROBE_MS > 0 || SNAPSHOTS !== undefined;
-    const nodeArgs = probing ? ["--expose-gc", "--import", PROBE] : [];
+    // As deployed (bench/shipped.ts); NODE_OPTIONS and the environment given to the bench override.
+    const shipped = shippedRuntime();
+    const nodeArgs = [...shipped.flags, ...(probing ? ["--expose-gc", "--import", PROBE] : [])];
     proc = spawnTracked(NODE, [...nodeArgs, ENTRY, "--config", configFile], {
       cwd: ROOT,
-      env: { ...process.env, ESTUARY_TEST_FORGET_SENT: "1" },
+      env: { ...shipped.env, ...process.env, ESTUARY_TEST_FORGET_SENT: "1" },
       stdio: [probing ? "pipe" : "ignore", "pipe", "pipe"],
     });
     const probe = probing ? new Probe(proc) : undefined;

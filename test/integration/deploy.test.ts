@@ -172,6 +172,13 @@ describe("systemd units", () => {
     }
     const dockerfile = await readFile(join(ROOT, "Dockerfile"), "utf8");
     expect(dockerfile).toContain(`ENTRYPOINT ["node", "${flags}", "/app/bin/estuary.js"]`);
+    // The same malloc setting, from the shebang's environment assignment.
+    const arenas = shebang.match(/MALLOC_ARENA_MAX=(\d+)/)?.[1];
+    expect(arenas).toBeDefined();
+    for (const name of ["estuary.service", "estuary@.service"]) {
+      expect(await readFile(join(ROOT, "deploy/systemd", name), "utf8"), name).toContain(`\nEnvironment=MALLOC_ARENA_MAX=${arenas}\n`);
+    }
+    expect(dockerfile).toMatch(new RegExp(`^\\s+MALLOC_ARENA_MAX=${arenas} \\\\$`, "m"));
   });
 
   // Skipped only where systemd-analyze is absent (a machine without systemd): nothing to verify with.
