@@ -13,6 +13,27 @@ import type { Network } from "./network.ts";
 import { randomId, scopeOf } from "./ids.ts";
 
 export { scopeOf } from "./ids.ts";
+
+/**
+ * The id map scope recording which network messages of a conversation are
+ * the user's own (sent through the gateway, or from another client of theirs):
+ * XEP-0308 and XEP-0424 (business rules) let a sender correct or retract only their own
+ * messages, and a bot (Telegram) or a moderator account (Matrix) could
+ * otherwise edit or delete other people's messages on the user's behalf.
+ */
+export function ownScopeOf(user: string, network: string, chat: ChatRef): string {
+  return `${user}\n${network}\no:${chat.kind === "room" ? `r:${chat.room}` : `c:${chat.contact}`}`;
+}
+
+/** Records `legacyId` as one of the user's own messages in `chat`. */
+export function markOwn(net: Network, user: string, chat: ChatRef, legacyId: string): Promise<void> {
+  return net.store.idmap.link(ownScopeOf(user, net.name, chat), legacyId, [legacyId]);
+}
+
+/** Whether `legacyId` is known to be one of the user's own messages in `chat`. */
+export async function isOwn(net: Network, user: string, chat: ChatRef, legacyId: string): Promise<boolean> {
+  return (await net.store.idmap.xmppFor(ownScopeOf(user, net.name, chat), legacyId)) !== undefined;
+}
 import { NS } from "./stanzas/ns.ts";
 import { resourceSafe } from "./stanzas/xml-safe.ts";
 import { gatewayPresence } from "./xmpp/presence.ts";
@@ -199,6 +220,8 @@ async function onMessage(net: Network, user: string, event: Extract<LegacyEvent,
   if (event.history && event.id && (await net.store.idmap.xmppFor(scopeOf(user, net.name, event.chat), event.id))) return;
   const id = randomId();
   if (event.id) await net.store.idmap.link(scopeOf(user, net.name, event.chat), event.id, [id]);
+  // The user's own message from another client of theirs: they may correct or retract it from XMPP too.
+  if (event.id && event.self) await markOwn(net, user, event.chat, event.id);
   let body = serializeStyling(event.text);
   if (event.action) body = `/me ${body}`;
   // Notices (IRC NOTICE, Matrix m.notice) are marked in the text: no XEP carries the distinction.

@@ -9,7 +9,7 @@ import { xml } from "@xmpp/component";
 import type { Element } from "@xmpp/xml";
 import type { AdapterSession } from "../adapter.ts";
 import { fail } from "../errors.ts";
-import { archiveCall } from "../events.ts";
+import { archiveCall, isOwn, markOwn } from "../events.ts";
 import { scopeOf } from "../ids.ts";
 import { parseStyling } from "../format/xep0393.ts";
 import { metrics } from "../metrics.ts";
@@ -88,6 +88,8 @@ export async function handleMessage(
   if (retract) {
     const legacy = await net.store.idmap.legacyFor(scope, retract.attrs.id ?? "");
     if (!legacy) throw fail("not-found", "That message is unknown to the gateway, so it cannot be retracted");
+    // XEP-0424 (business rules): only the sender of a message may retract it (moderation is XEP-0425, not this).
+    if (!(await isOwn(net, from.bare, chat, legacy))) throw fail("forbidden", "You can only retract your own messages");
     if (!session.retract) throw fail("unsupported", `${net.adapter.displayName} cannot retract messages`);
     await session.retract(chat, legacy);
     reflect(net, from, chat, stanza);
@@ -128,9 +130,12 @@ export async function handleMessage(
 
   // The archive dates the user's message from when it reached the gateway, not from when the network took it.
   const at = new Date();
-  const out = await outgoing(net, scope, stanza, body);
   const replace = stanza.getChild("replace", NS.replace)?.attrs.id;
-  const result = await send(net, session, chat, scope, out, replace);
+  const replaced = replace === undefined ? undefined : await net.store.idmap.legacyFor(scope, replace);
+  // XEP-0308 (business rules): a correction applies only to a message of the same sender.
+  if (replaced !== undefined && !(await isOwn(net, from.bare, chat, replaced))) throw fail("forbidden", "You can only correct your own messages");
+  const out = await outgoing(net, scope, stanza, body);
+  const result = await send(session, chat, out, replaced);
   metrics.messages.inc({ network: net.name, direction: "out" });
   const ids = [stanza.attrs.id, stanza.getChild("origin-id", NS.sid)?.attrs.id].filter((x): x is string => !!x);
   const archiveJid = archiveJidOf(net, chat);
@@ -140,18 +145,16 @@ export async function handleMessage(
     // In a room the client learns the stanza-id from the reflection and may target it; in a 1:1 chat
     // it knows only its own id, which stays the first one linked (core/history/direct.ts).
     await net.store.idmap.link(scope, result.id, chat.kind === "room" && stanzaId ? [stanzaId, ...ids] : ids);
+    await markOwn(net, from.bare, chat, result.id);
     if (chat.kind === "direct" && stanzaId) await net.store.idmap.link(ownIdsScope(from.bare, net.name, chat.contact), result.id, [stanzaId]);
   }
   reflect(net, from, chat, stanza, stanzaId);
   if (archiveJid !== undefined && stanzaId) await archiveOwn(net, from.bare, chat, archiveJid, stanza, { stanzaId, at, body, legacyId: result.id, replace, scope });
 }
 
-async function send(net: Network, session: AdapterSession, chat: ChatRef, scope: string, out: OutgoingMessage, replace: string | undefined) {
-  if (replace !== undefined) {
-    const legacy = await net.store.idmap.legacyFor(scope, replace);
-    if (legacy && session.correct) return session.correct(chat, legacy, out);
-    // XEP-0308 §5 fallback: a network without edits (IRC) gets the corrected text as a new message.
-  }
+async function send(session: AdapterSession, chat: ChatRef, out: OutgoingMessage, replaced: string | undefined) {
+  if (replaced !== undefined && session.correct) return session.correct(chat, replaced, out);
+  // XEP-0308 §5 fallback: a network without edits (IRC), or an unknown original, gets the corrected text as a new message.
   return session.sendMessage(chat, out);
 }
 

@@ -1,0 +1,152 @@
+/**
+ * What an XMPP user tries against Telegram beyond the happy path, on a real
+ * Prosody, the fake Bot API and the SQLite store: corrections and
+ * retractions of other people's messages (refused: XEP-0308/XEP-0424 business
+ * rules), what Telegram's later events name after a correction, and the
+ * correction of a file's caption.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { xml } from "@xmpp/client";
+import type { Element } from "@xmpp/xml";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createTelegramAdapter } from "../../adapters/telegram/index.ts";
+import type { Gateway } from "../../core/gateway.ts";
+import { FakeBotApi } from "../support/fake-bot-api.ts";
+import { startTestGateway } from "../support/gateway.ts";
+import { startProsody, type ProsodyHandle } from "../support/prosody.ts";
+import { submitForm } from "../support/stanzas.ts";
+import { waitFor } from "../support/wait.ts";
+import { connectClient, type TestClient } from "../support/xmpp-client.ts";
+
+const GW = "telegram.localhost";
+const TOKEN = "5550002:AAbehaviour-token";
+const BOT_ID = 5550002;
+const ALICE = 3001;
+const GROUP = -1009002;
+const ROOM = `group1009002@${GW}`;
+const NS = {
+  replace: "urn:xmpp:message-correct:0",
+  retract: "urn:xmpp:message-retract:1",
+  reactions: "urn:xmpp:reactions:0",
+  reply: "urn:xmpp:reply:0",
+  sid: "urn:xmpp:sid:0",
+  oob: "jabber:x:oob",
+};
+const PNG = Buffer.from(
+  "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d4944415478da63f8ffff3f0005fe02fea7d6a4c60000000049454e44ae426082",
+  "hex",
+);
+
+const isMessage = (s: Element, from: string, body?: string): boolean =>
+  s.name === "message" && s.attrs.from === from && (body === undefined || s.getChildText("body") === body);
+
+describe("Telegram: what a user tries beyond the happy path", () => {
+  let prosody: ProsodyHandle;
+  let fake: FakeBotApi;
+  let gateway: Gateway;
+  let romeo: TestClient;
+  let dir: string;
+  const alice = `${ALICE}@${GW}`;
+  const scope = `romeo@localhost\ntelegram\nc:${ALICE}`;
+
+  const errorOf = async (id: string): Promise<Element> => romeo.waitFor((s) => s.name === "message" && s.attrs.id === id && s.attrs.type === "error");
+  const calls = (method: string): number => fake.calls.filter((c) => c.method === method).length;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "estuary-telegram-behaviour-"));
+    [prosody, fake] = await Promise.all([
+      startProsody({ components: [{ domain: GW, secret: "tg-secret" }], users: [{ username: "romeo", password: "pw" }] }),
+      FakeBotApi.start(),
+    ]);
+    fake.addBot({ token: TOKEN, username: "romeo2_bot", first_name: "Romeo's bot" });
+    fake.addUser({ id: ALICE, first_name: "Alice" });
+    fake.addGroup({ id: GROUP, title: "Garden", type: "supergroup", members: [{ userId: ALICE, status: "creator" }] });
+    // An administrator bot may delete anyone's message in the group: only the gateway can stop a wrong deletion.
+    fake.addBotToGroup(TOKEN, GROUP, { status: "administrator", by: ALICE, rights: { can_delete_messages: true } });
+    gateway = await startTestGateway({
+      xmppPort: prosody.componentPort,
+      networks: {
+        telegram: {
+          domain: GW,
+          secret: "tg-secret",
+          options: {
+            apiRoot: fake.url,
+            pollTimeoutSec: 1,
+            rateLimits: { perChatPerSec: 50, perGroupPerMin: 3000, perBotPerSec: 100 },
+            reconnect: { initialMs: 100, maxMs: 500 },
+          },
+        },
+      },
+      adapters: { telegram: createTelegramAdapter },
+      storeUrl: `sqlite:${join(dir, "estuary.sqlite")}`,
+      fetch: { allowHosts: ["127.0.0.1"] },
+    });
+    romeo = await connectClient(prosody, "romeo", "pw");
+    await romeo.iq(xml("iq", { type: "set", to: GW }, xml("query", { xmlns: "jabber:iq:register" }, submitForm({ token: TOKEN }))));
+    await romeo.waitFor((s) => s.name === "presence" && s.attrs.type === "subscribe" && s.attrs.from === GW);
+    await romeo.send(xml("presence", { to: GW, type: "subscribed" }));
+    await romeo.send(xml("presence", { to: GW }));
+    await fake.waitForCall((c) => c.method === "getUpdates" && c.token === TOKEN);
+  });
+
+  afterAll(async () => {
+    await romeo?.stop();
+    await gateway?.stop();
+    await Promise.all([prosody?.stop(), fake?.stop()]);
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it("refuses to correct or retract a message Alice sent, in a 1:1 chat: Telegram is asked nothing", async () => {
+    const sent = fake.userSends(TOKEN, { from: ALICE, chat: ALICE, text: "my words" });
+    const got = await romeo.waitFor((s) => isMessage(s, alice, "my words"));
+    const [edits, deletes] = [calls("editMessageText"), calls("deleteMessage")];
+
+    await romeo.send(xml("message", { to: alice, type: "chat", id: "x-retract" }, xml("retract", { xmlns: NS.retract, id: got.attrs.id })));
+    const refused = await errorOf("x-retract");
+    expect(refused.getChild("error")?.getChild("forbidden", "urn:ietf:params:xml:ns:xmpp-stanzas")).toBeDefined();
+
+    await romeo.send(xml("message", { to: alice, type: "chat", id: "x-correct" }, xml("body", {}, "your words"), xml("replace", { xmlns: NS.replace, id: got.attrs.id })));
+    const refused2 = await errorOf("x-correct");
+    expect(refused2.getChild("error")?.getChild("forbidden", "urn:ietf:params:xml:ns:xmpp-stanzas")).toBeDefined();
+
+    expect(fake.message(TOKEN, ALICE, sent.message_id)?.deleted).toBeFalsy();
+    expect([calls("editMessageText"), calls("deleteMessage")]).toEqual([edits, deletes]);
+    expect(fake.sent(TOKEN).some((r) => r.text === "your words")).toBe(false);
+  });
+
+  it("refuses to retract someone else's message in a group where the bot could delete it; the user's own goes", async () => {
+    await romeo.send(xml("presence", { to: `${ROOM}/romeo` }, xml("x", { xmlns: "http://jabber.org/protocol/muc" })));
+    await romeo.waitFor((s) => s.name === "message" && s.attrs.from?.startsWith(ROOM) === true && s.getChild("subject") !== undefined);
+    const sent = fake.userSends(TOKEN, { from: ALICE, chat: GROUP, text: "keep this" });
+    const got = await romeo.waitFor((s) => isMessage(s, `${ROOM}/Alice`, "keep this"));
+    const sid = got.getChild("stanza-id", NS.sid)?.attrs.id;
+    expect(sid).toBeDefined();
+
+    await romeo.send(xml("message", { to: ROOM, type: "groupchat", id: "g-retract" }, xml("retract", { xmlns: NS.retract, id: sid })));
+    await errorOf("g-retract");
+    expect(fake.message(TOKEN, GROUP, sent.message_id)?.deleted).toBeFalsy();
+
+    await romeo.send(xml("message", { to: ROOM, type: "groupchat", id: "g-own" }, xml("body", {}, "oops")));
+    const mine = await fake.waitForSent((r) => r.chat_id === GROUP && r.text === "oops");
+    const reflected = await romeo.waitFor((s) => s.attrs.id === "g-own" && s.attrs.type === "groupchat");
+    await romeo.send(
+      xml("message", { to: ROOM, type: "groupchat", id: "g-own-retract" }, xml("retract", { xmlns: NS.retract, id: reflected.getChild("stanza-id", NS.sid)!.attrs.id })),
+    );
+    await waitFor(() => (fake.message(TOKEN, GROUP, mine.message_id)?.deleted ? true : undefined), { what: "the user's own message deleted" });
+    expect(romeo.inbox.some((s) => s.attrs.id === "g-own-retract" && s.attrs.type === "error")).toBe(false);
+  });
+
+  it("a bot's reaction set is the last emoji of an XEP-0444 set", async () => {
+    const sent = fake.userSends(TOKEN, { from: ALICE, chat: ALICE, text: "react to me" });
+    const got = await romeo.waitFor((s) => isMessage(s, alice, "react to me"));
+    await romeo.send(
+      xml("message", { to: alice, type: "chat", id: "rx" }, xml("reactions", { xmlns: NS.reactions, id: got.attrs.id }, xml("reaction", {}, "👍"), xml("reaction", {}, "❤️"))),
+    );
+    await waitFor(() => fake.message(TOKEN, ALICE, sent.message_id)?.reactions.get(BOT_ID), { what: "the reaction" });
+    expect(fake.message(TOKEN, ALICE, sent.message_id)?.reactions.get(BOT_ID)).toEqual([{ type: "emoji", emoji: "❤" }]);
+  });
+});
