@@ -144,7 +144,11 @@ export async function handleMessage(
   if (result.id) {
     // In a room the client learns the stanza-id from the reflection and may target it; in a 1:1 chat
     // it knows only its own id, which stays the first one linked (core/history/direct.ts).
-    await net.store.idmap.link(scope, result.id, chat.kind === "room" && stanzaId ? [stanzaId, ...ids] : ids);
+    const linked = chat.kind === "room" && stanzaId ? [stanzaId, ...ids] : ids;
+    // A correction keeps the network message's first XMPP id: the network's later edits, replies,
+    // reactions and retractions must name the original (XEP-0308 §5), not this correction.
+    const original = result.id === replaced ? await net.store.idmap.xmppFor(scope, result.id) : undefined;
+    await net.store.idmap.link(scope, result.id, original === undefined ? linked : [original, ...linked]);
     await markOwn(net, from.bare, chat, result.id);
     if (chat.kind === "direct" && stanzaId) await net.store.idmap.link(ownIdsScope(from.bare, net.name, chat.contact), result.id, [stanzaId]);
   }

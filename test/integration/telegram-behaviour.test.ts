@@ -140,6 +140,27 @@ describe("Telegram: what a user tries beyond the happy path", () => {
     expect(romeo.inbox.some((s) => s.attrs.id === "g-own-retract" && s.attrs.type === "error")).toBe(false);
   });
 
+  it("after a correction, Alice's reaction and reply name the original message, and a second correction still applies", async () => {
+    await romeo.send(xml("message", { to: alice, type: "chat", id: "c1" }, xml("body", {}, "teh cat")));
+    const sent = await fake.waitForSent((r) => r.chat_id === ALICE && r.text === "teh cat");
+    await romeo.send(xml("message", { to: alice, type: "chat", id: "c2" }, xml("body", {}, "the cat"), xml("replace", { xmlns: NS.replace, id: "c1" })));
+    await waitFor(() => fake.edits(TOKEN).find((e) => e.message_id === sent.message_id && e.text === "the cat"), { what: "the first edit" });
+    // The id map is written just after Telegram accepted the edit: wait for it as a person would.
+    await waitFor(() => gateway.store.idmap.legacyFor(scope, "c2"), { what: "the correction's id mapped" });
+
+    fake.userReacts(TOKEN, { from: ALICE, chat: ALICE, message_id: sent.message_id, new_reaction: [{ type: "emoji", emoji: "👍" }] });
+    const reaction = await romeo.waitFor((s) => s.name === "message" && s.getChild("reactions", NS.reactions) !== undefined);
+    expect(reaction.getChild("reactions", NS.reactions)?.attrs.id).toBe("c1");
+
+    fake.userSends(TOKEN, { from: ALICE, chat: ALICE, text: "which cat?", reply_to_message_id: sent.message_id });
+    const reply = await romeo.waitFor((s) => isMessage(s, alice, "which cat?"));
+    expect(reply.getChild("reply", NS.reply)?.attrs.id).toBe("c1");
+
+    // XEP-0308: every later correction names the original id.
+    await romeo.send(xml("message", { to: alice, type: "chat", id: "c3" }, xml("body", {}, "the black cat"), xml("replace", { xmlns: NS.replace, id: "c1" })));
+    await waitFor(() => fake.edits(TOKEN).find((e) => e.message_id === sent.message_id && e.text === "the black cat"), { what: "the second edit" });
+  });
+
   it("a bot's reaction set is the last emoji of an XEP-0444 set", async () => {
     const sent = fake.userSends(TOKEN, { from: ALICE, chat: ALICE, text: "react to me" });
     const got = await romeo.waitFor((s) => isMessage(s, alice, "react to me"));
