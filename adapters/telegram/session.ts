@@ -53,6 +53,11 @@ function normaliseEmoji(e: string): string {
   return e.replace(/\uFE0F/g, "");
 }
 
+/** Correcting to the same text is a no-op for Telegram, not a failure. */
+function notModified(err: unknown): boolean {
+  return err instanceof Error && /message is not modified/i.test(err.message);
+}
+
 /** Largest avatar put inline in a vCard (XEP-0153 advises small images). */
 const AVATAR_MAX_BYTES = 256 * 1024;
 
@@ -244,13 +249,22 @@ export class TelegramSession implements AdapterSession {
     const f = this.formatted(message);
     if (f.text.trim() === "") throw fail("not-acceptable", "Telegram does not take empty messages");
     if (f.text.length > TEXT_LIMIT) throw fail("not-acceptable", `A corrected message must fit in one Telegram message (${TEXT_LIMIT} characters)`);
+    const entities = f.entities.length > 0 ? { entities: f.entities } : {};
     try {
-      await this.call(t.chatId, "Telegram refused the correction", () =>
-        this.api.editMessageText(t.chatId, Number(id), f.text, f.entities.length > 0 ? { entities: f.entities } : {}),
-      );
+      await this.call(t.chatId, "Telegram refused the correction", () => this.api.editMessageText(t.chatId, Number(id), f.text, entities));
     } catch (err) {
-      // Correcting to the same text is a no-op, not a failure.
-      if (!(err instanceof Error && /message is not modified/i.test(err.message))) throw err;
+      if (notModified(err)) return { id };
+      // A file sent with a caption has no text: its caption is what the correction changes
+      // (https://core.telegram.org/bots/api#editmessagecaption).
+      if (!(err instanceof Error && /no text in the message to edit/i.test(err.message))) throw err;
+      if (f.text.length > CAPTION_LIMIT) throw fail("not-acceptable", `A corrected caption must fit in ${CAPTION_LIMIT} characters`);
+      try {
+        await this.call(t.chatId, "Telegram refused the correction", () =>
+          this.api.editMessageCaption(t.chatId, Number(id), { caption: f.text, ...(f.entities.length > 0 ? { caption_entities: f.entities } : {}) }),
+        );
+      } catch (err2) {
+        if (!notModified(err2)) throw err2;
+      }
     }
     return { id };
   }

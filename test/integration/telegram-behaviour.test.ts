@@ -161,6 +161,28 @@ describe("Telegram: what a user tries beyond the happy path", () => {
     await waitFor(() => fake.edits(TOKEN).find((e) => e.message_id === sent.message_id && e.text === "the black cat"), { what: "the second edit" });
   });
 
+  it("corrects the caption of a file sent with one (editMessageCaption: the message has no text)", async () => {
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { "content-type": "image/png" });
+      res.end(PNG);
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/rose.png`;
+      await romeo.send(xml("message", { to: alice, type: "chat", id: "f1" }, xml("body", {}, "a rose"), xml("x", { xmlns: NS.oob }, xml("url", {}, url))));
+      const photo = await fake.waitForSent((r) => r.chat_id === ALICE && r.media?.kind === "photo");
+      expect(photo.caption).toBe("a rose");
+      await waitFor(() => gateway.store.idmap.legacyFor(scope, "f1"), { what: "the file's id mapped" });
+
+      await romeo.send(xml("message", { to: alice, type: "chat", id: "f2" }, xml("body", {}, "a *red* rose"), xml("replace", { xmlns: NS.replace, id: "f1" })));
+      const edit = await waitFor(() => fake.edits(TOKEN).find((e) => e.message_id === photo.message_id), { what: "the caption edit" });
+      expect(edit).toMatchObject({ method: "editMessageCaption", caption: "a red rose", caption_entities: [{ type: "bold", offset: 2, length: 3 }] });
+      expect(romeo.inbox.some((s) => s.attrs.id === "f2" && s.attrs.type === "error")).toBe(false);
+    } finally {
+      server.close();
+    }
+  });
+
   it("a bot's reaction set is the last emoji of an XEP-0444 set", async () => {
     const sent = fake.userSends(TOKEN, { from: ALICE, chat: ALICE, text: "react to me" });
     const got = await romeo.waitFor((s) => isMessage(s, alice, "react to me"));
