@@ -17,7 +17,7 @@ import { undeliveredNotice } from "./format.ts";
 import { newCanonical, scopeFor, senderOf } from "./ids.ts";
 import { Recent } from "./loop.ts";
 import { bridgeMetrics } from "./metrics.ts";
-import type { Delivery, Inbound, Leg, LegIds } from "./types.ts";
+import type { Delivery, Inbound, Leg, LegIds, Person } from "./types.ts";
 
 export const NOTICE_WINDOW_MS = 30_000;
 
@@ -58,6 +58,29 @@ export class Bridge {
     };
   }
 
+  /**
+   * Who wrote a bridged message: its origin leg and the person's network id
+   * (or nick, for XMPP occupants), kept in the id map under the scope `author`.
+   */
+  #authorKey(leg: LegName, who: Person): string {
+    return `${leg}\n${who.contact ?? `nick:${who.nick}`}`;
+  }
+
+  /**
+   * Whether an edit or retraction from `origin` by `who` may apply to `canon`.
+   * Edits only by the author (XEP-0308, Matrix m.replace "same sender",
+   * Telegram's editMessageText); XMPP retractions only by the author too
+   * (XEP-0424: any occupant can send one and the MUC does not check it, while
+   * the relay account would delete anyone's message on the other networks).
+   * A network's own deletions (a Matrix moderator's redaction) were already
+   * allowed by that network. Messages from before this record: allowed.
+   */
+  async #mayChange(origin: LegName, who: Person, canon: string, kind: "edit" | "retract" | "reactions"): Promise<boolean> {
+    if (kind === "reactions" || (kind === "retract" && origin !== "xmpp")) return true;
+    const author = await this.#opts.store.idmap.xmppFor(scopeFor(this.name, "author"), canon);
+    return author === undefined || author === this.#authorKey(origin, who);
+  }
+
   add(leg: Leg): void {
     this.legs.set(leg.name, leg);
   }
@@ -91,6 +114,7 @@ export class Bridge {
           return;
         }
         const canon = newCanonical(ev.from.nick);
+        await this.#opts.store.idmap.link(scopeFor(this.name, "author"), canon, [this.#authorKey(origin, ev.from)]);
         for (const id of ev.ids) await ids.link(id, canon);
         if (ev.sid) await ids.link(ev.sid, canon, "sid");
         let replyTo: { canon: string; nick: string } | undefined;
@@ -117,6 +141,11 @@ export class Bridge {
         if (!canon) {
           // A message from before the bridge (or the id map's TTL): nothing to apply it to.
           this.#opts.log.debug({ leg: origin, type: ev.type }, "bridge: target message unknown");
+          return;
+        }
+        if (!(await this.#mayChange(origin, ev.from, canon, ev.type))) {
+          bridgeMetrics.suppressed.inc({ leg: origin, reason: "not-author" });
+          this.#opts.log.info({ bridge: this.name, leg: origin, type: ev.type, nick: ev.from.nick }, "bridge: an edit or retraction of someone else's message is not relayed");
           return;
         }
         if (ev.type === "edit") this.#fanOut(origin, { type: "edit", canon, origin, from: ev.from, text: ev.text });

@@ -17,7 +17,7 @@ export const bridgeMetrics = {
   }),
   suppressed: new Counter({
     name: "estuary_bridge_suppressed_total",
-    help: "Events not relayed because they were the bridge's own output or a duplicate",
+    help: "Events not relayed because they were the bridge's own output, a duplicate, or a change by someone other than the author",
     labelNames: ["leg", "reason"],
     registers: [registry],
   }),

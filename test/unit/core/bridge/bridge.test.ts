@@ -83,20 +83,22 @@ describe("the bridge core", () => {
     expect(probe.texts()).toEqual(["message:new"]);
   });
 
-  it("an edit from a leg that received the message reaches the origin and the others, by canonical id", async () => {
+  it("a reaction from a leg that received the message reaches the origin and the others, by canonical id; an edit there is not the author's", async () => {
     say("xmpp", "x1", "helo");
     await waitFor(() => (matrix.got.length === 1 ? true : undefined));
     const canon = (matrix.got[0] as Extract<Delivery, { type: "message" }>).canon;
-    bridge.inbound("matrix", { type: "edit", id: "matrix-1", from: { nick: "alice" }, text: plain("hello") });
+    bridge.inbound("matrix", { type: "reactions", id: "matrix-1", from: { nick: "bob", contact: "@bob:hs" }, emojis: ["👍"] });
     await waitFor(() => (xmpp.got.length === 1 && irc.got.length === 2 ? true : undefined));
-    expect(xmpp.got[0]).toMatchObject({ type: "edit", canon, origin: "matrix" });
-    expect(irc.got[1]).toMatchObject({ type: "edit", canon });
+    expect(xmpp.got[0]).toMatchObject({ type: "reactions", canon, origin: "matrix", emojis: ["👍"] });
+    expect(irc.got[1]).toMatchObject({ type: "reactions", canon });
     expect(matrix.got).toHaveLength(1);
+    // On Matrix the relayed copy is the relay account's: an edit of it by anyone else is not alice's edit.
+    bridge.inbound("matrix", { type: "edit", id: "matrix-1", from: { nick: "alice", contact: "@alice:hs" }, text: plain("hello") });
     // An edit of something the bridge never relayed goes nowhere.
     bridge.inbound("matrix", { type: "edit", id: "unknown", from: { nick: "x" }, text: plain("?") });
     say("matrix", "m-last", "sentinel");
     await waitFor(() => (xmpp.got.length === 2 ? true : undefined));
-    expect(xmpp.texts()).toEqual(["edit:hello", "message:sentinel"]);
+    expect(xmpp.texts()).toEqual(["reactions", "message:sentinel"]);
   });
 
   it("replies carry the canonical id and the original sender's name", async () => {
@@ -128,5 +130,30 @@ describe("the bridge core", () => {
     // queue-full (5 waiting max) and timeouts are both reported: one notice so far.
     await waitFor(() => (xmpp.got.some((d) => d.type === "notice") ? true : undefined), { timeout: 2000 });
     expect(xmpp.got.filter((d) => d.type === "notice")).toHaveLength(1);
+  });
+
+  it("relays an edit only from the message's author, and an XMPP retraction only from its author", async () => {
+    say("xmpp", "x1", "hello", "alice");
+    await waitFor(() => (matrix.got.length === 1 ? true : undefined));
+    // Any occupant can send XEP-0308/XEP-0424 stanzas naming alice's message; the relay would apply them everywhere.
+    bridge.inbound("xmpp", { type: "edit", id: "x1", from: { nick: "mallory" }, text: plain("pwned") });
+    bridge.inbound("xmpp", { type: "retract", id: "x1", from: { nick: "mallory" } });
+    bridge.inbound("xmpp", { type: "edit", id: "x1", from: { nick: "alice" }, text: plain("hello!") });
+    bridge.inbound("xmpp", { type: "retract", id: "x1", from: { nick: "alice" } });
+    // Events of one origin are handled in order: once alice's arrived, mallory's would have too.
+    await waitFor(() => (matrix.got.length === 3 && irc.got.length === 3 ? true : undefined));
+    expect(matrix.texts()).toEqual(["message:hello", "edit:hello!", "retract"]);
+    expect(irc.texts()).toEqual(["message:hello", "edit:hello!", "retract"]);
+  });
+
+  it("on a network leg the author is the account, not the display name; the network's own deletions pass", async () => {
+    bridge.inbound("matrix", { type: "message", ids: ["$m1"], from: { nick: "bob", contact: "@bob:hs" }, text: plain("original") });
+    await waitFor(() => (xmpp.got.length === 1 ? true : undefined));
+    bridge.inbound("matrix", { type: "edit", id: "$m1", from: { nick: "bob", contact: "@eve:hs" }, text: plain("forged") });
+    bridge.inbound("matrix", { type: "edit", id: "$m1", from: { nick: "Bob B.", contact: "@bob:hs" }, text: plain("fixed") });
+    // A moderator's redaction: the homeserver checked the power level already.
+    bridge.inbound("matrix", { type: "retract", id: "$m1", from: { nick: "mod", contact: "@mod:hs" } });
+    await waitFor(() => (xmpp.got.length === 3 ? true : undefined));
+    expect(xmpp.texts()).toEqual(["message:original", "edit:fixed", "retract"]);
   });
 });
