@@ -5,7 +5,7 @@
  */
 import { xml } from "@xmpp/component";
 import type { Element } from "@xmpp/xml";
-import { asEstuaryError, type ErrorKind } from "../errors.ts";
+import { asEstuaryError, fail, type ErrorKind, type EstuaryError } from "../errors.ts";
 import { NS } from "./ns.ts";
 import { cloneElement } from "./clone.ts";
 
@@ -33,14 +33,34 @@ export function stanzaErrorFor(kind: ErrorKind): { condition: string; type: Erro
   return TABLE[kind];
 }
 
+/**
+ * An application-specific condition (RFC 6120 §8.3.4) a protocol adds to the
+ * defined one, e.g. XEP-0050's `<bad-sessionid/>`: carried as the error's
+ * cause, so the neutral error kinds stay as they are.
+ */
+interface AppCondition {
+  name: string;
+  xmlns: string;
+}
+
+function isAppCondition(c: unknown): c is AppCondition {
+  return typeof c === "object" && c !== null && typeof (c as AppCondition).name === "string" && typeof (c as AppCondition).xmlns === "string";
+}
+
+/** An error whose stanza error also carries the application-specific condition `<name xmlns=.../>`. */
+export function failWithCondition(kind: ErrorKind, text: string, condition: AppCondition): EstuaryError {
+  return fail(kind, text, { cause: condition });
+}
+
 /** `<error>` child for an error of the given kind, with a human text. */
-export function errorElement(kind: ErrorKind, text: string, by?: string): Element {
+export function errorElement(kind: ErrorKind, text: string, by?: string, app?: AppCondition): Element {
   const { condition, type } = TABLE[kind];
   return xml(
     "error",
     { type, by },
     xml(condition, { xmlns: NS.stanzas }),
     text ? xml("text", { xmlns: NS.stanzas, "xml:lang": "en" }, text) : undefined,
+    app ? xml(app.name, { xmlns: app.xmlns }) : undefined,
   );
 }
 
@@ -64,6 +84,6 @@ export function errorReply(stanza: Element, error: unknown, by?: string): Elemen
     stanza.name,
     { type: "error", id: stanza.attrs.id, from: stanza.attrs.to, to: stanza.attrs.from },
     ...children,
-    errorElement(e.kind, e.kind === "internal" ? "Internal gateway error" : e.message, by),
+    errorElement(e.kind, e.kind === "internal" ? "Internal gateway error" : e.message, by, isAppCondition(e.cause) ? e.cause : undefined),
   );
 }

@@ -11,6 +11,7 @@ import { fail } from "../errors.ts";
 import type { Network } from "../network.ts";
 import { NS } from "../stanzas/ns.ts";
 import { readForm, renderForm, resultForm } from "../stanzas/form.ts";
+import { failWithCondition } from "../stanzas/error.ts";
 import { register, unregister } from "./register.ts";
 import { metrics } from "../metrics.ts";
 import { randomId } from "../ids.ts";
@@ -267,6 +268,9 @@ export function commandItems(net: Network, user: string, to: string): { jid: str
   return commandsOf(net).filter((c) => admin || !c.admin).map((c) => ({ jid: net.domain, node: c.node, name: c.name }));
 }
 
+/** The actions XEP-0050 §3.4 defines. */
+const ACTIONS = new Set(["execute", "cancel", "prev", "next", "complete"]);
+
 /** Pending multi-step commands; bounded, oldest evicted. */
 const pending = new Map<string, { node: string; user: string; network: string; to: string }>();
 const MAX_PENDING = 1000;
@@ -294,13 +298,28 @@ export async function executeCommand(net: Network, stanza: Element, user: string
 
   if (sessionId) {
     const p = pending.get(sessionId);
-    // A session id is only valid for the user and network that started it.
-    if (!p || p.user !== user || p.node !== node || p.network !== net.name || p.to !== to) throw fail("bad-request", "Unknown or expired command session");
-    pending.delete(sessionId);
-    if (action === "cancel") return reply("canceled", sessionId);
+    // A session id is only valid for the user and network that started it
+    // (XEP-0050 §4.4: bad-request with <bad-sessionid/>).
+    if (!p || p.user !== user || p.node !== node || p.network !== net.name || p.to !== to) {
+      throw failWithCondition("bad-request", "Unknown or expired command session", { name: "bad-sessionid", xmlns: NS.commands });
+    }
+    if (action === "cancel") {
+      pending.delete(sessionId);
+      return reply("canceled", sessionId);
+    }
+    // XEP-0050 §4.4: an action that is not defined is <malformed-action/>; one the
+    // stage does not offer (our forms have one stage: only complete) is <bad-action/>.
+    // Either way the session stays, so the client can still complete or cancel it.
+    if (!ACTIONS.has(action)) throw failWithCondition("bad-request", `Unknown action ${action}`, { name: "malformed-action", xmlns: NS.commands });
+    if (action !== "execute" && action !== "complete") {
+      throw failWithCondition("bad-request", `The ${action} action is not available here: complete or cancel`, { name: "bad-action", xmlns: NS.commands });
+    }
     const x = cmdEl.getChild("x", NS.data);
-    if (!x || !command.submit) throw fail("bad-request", "Submit the form");
-    return finish(reply, sessionId, await command.submit(net, user, readForm(x)));
+    if (!x || !command.submit) throw failWithCondition("bad-request", "Submit the form", { name: "bad-payload", xmlns: NS.commands });
+    const step = await command.submit(net, user, readForm(x));
+    // Only a submission that went through ends the session: a refused one can be corrected and sent again.
+    pending.delete(sessionId);
+    return finish(reply, sessionId, step);
   }
   if (action === "cancel") throw fail("bad-request", "Nothing to cancel");
   const step = await command.start(net, user);
