@@ -12,6 +12,7 @@ import { NS } from "../stanzas/ns.ts";
 import { checkFields, readForm, renderForm } from "../stanzas/form.ts";
 import { escapeLocal } from "../jid.ts";
 import { removeContacts } from "../contacts.ts";
+import { gatewayPresence } from "./presence.ts";
 
 export async function registerGet(net: Network, user: string): Promise<Element> {
   const current = await net.store.registrations.get(user, net.name);
@@ -36,15 +37,30 @@ export async function register(net: Network, user: string, submitted: Record<str
   const values = await net.adapter.validateRegistration(checked);
   await net.store.registrations.set(user, net.name, values, fields.filter((f) => f.secret).map((f) => f.var));
   if (previous) {
-    // New credentials: reconnect with them.
+    // New credentials: reconnect with them. The old session's rooms are gone
+    // with it: each joined resource is told (XEP-0045 status 333), or its
+    // client would keep showing rooms the gateway no longer relays.
+    leaveAllRooms(net, user, "Registration changed");
     await net.sessions.close(user, "Registration changed");
-    net.rooms.forgetUser(user);
+    // The closed session's status is not relayed any more: the gateway contact shows the change itself.
+    net.send(gatewayPresence(net, user));
+  }
+  // XEP-0100 §4.4: a user online to the gateway is logged in (again), whether
+  // they registered with jabber:iq:register or the ad-hoc command.
+  if (net.sessions.isOnline(user) && net.adapter.registration.required) {
+    void net.sessions.get(user).catch((err: unknown) => net.log.warn({ err }, "login after registration failed"));
   }
   return !previous;
 }
 
-export async function unregister(net: Network, user: string): Promise<void> {
+/** Every room of the user ends for each joined resource (status 333), then is forgotten without telling the network. */
+function leaveAllRooms(net: Network, user: string, reason: string): void {
+  net.rooms.closeAll(user, reason);
   net.rooms.forgetUser(user);
+}
+
+export async function unregister(net: Network, user: string): Promise<void> {
+  leaveAllRooms(net, user, "Unregistered from the gateway");
   await net.sessions.close(user, "Unregistered");
   // The contacts the gateway put in the user's roster go too (before the store forgets which).
   await removeContacts(net, user);
@@ -59,8 +75,11 @@ export async function unregister(net: Network, user: string): Promise<void> {
 export async function registerSet(net: Network, stanza: Element, user: string): Promise<void> {
   const query = stanza.getChild("query", NS.register)!;
   if (query.getChild("remove")) {
+    // XEP-0077 §3.2: <remove/> must be the only child (bad-request), and
+    // cancelling a registration that does not exist is registration-required.
+    if (query.getChildElements().length !== 1) throw fail("bad-request", "<remove/> must be the only element of the query");
     const current = await net.store.registrations.get(user, net.name);
-    if (!current) throw fail("not-found", "You are not registered");
+    if (!current) throw fail("registration-required", "You are not registered");
     await unregister(net, user);
     return;
   }
@@ -80,9 +99,6 @@ export async function registerSet(net: Network, stanza: Element, user: string): 
   }
   const isNew = await register(net, user, submitted);
   if (isNew) net.send(xml("presence", { from: net.domain, to: user, type: "subscribe" }));
-  if (net.sessions.isOnline(user) && net.adapter.registration.required) {
-    void net.sessions.get(user).catch((err: unknown) => net.log.warn({ err }, "login after registration failed"));
-  }
 }
 
 /** XEP-0100 §6.3: the prompt names the legacy address; the answer is its JID. */
