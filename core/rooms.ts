@@ -23,6 +23,8 @@ export interface RoomState {
   jid: string;
   nick: string;
   self: { role: Role; affiliation: Affiliation };
+  /** The user's availability in the room, as their last presence to it said (XEP-0045 §7.7). */
+  selfShow?: { show: Show; status?: string };
   resources: Set<string>;
   occupants: Map<string, Occupant>;
   subject?: { text: string; by?: string };
@@ -74,6 +76,13 @@ export class RoomRegistry {
 
   /** A resource asks to join `room` as `nick` (XEP-0045 §7.2). Errors are sent as presence errors. */
   /** `presence`: the show/status the resource sent (a presence update when already joined: IRC AWAY). */
+  /**
+   * `rejoin`: the presence carried `<x xmlns='http://jabber.org/protocol/muc'/>`.
+   * From a resource already joined it is a client that lost track of the room
+   * (e.g. after a reconnect the server did not see): it gets the room's whole
+   * state again, as a fresh join would (occupants, self-presence, history,
+   * subject), without a second network join. Without it, it is a presence update.
+   */
   async join(
     user: string,
     full: string,
@@ -82,13 +91,21 @@ export class RoomRegistry {
     password?: string,
     presence?: { show: Show; status?: string },
     history: MucHistoryRequest = {},
+    rejoin = false,
   ): Promise<void> {
     const net = this.net();
     const existing = this.get(user, room);
     if (existing) {
       if (existing.resources.has(full)) {
         if (nick !== existing.nick) await this.changeNick(user, full, existing, nick);
-        else if (presence) await net.sessions.peek(user)?.setPresence?.(presence.show, presence.status).catch(() => {});
+        else if (rejoin) await this.replay(user, existing, full, [], history);
+        else if (presence) {
+          await net.sessions.peek(user)?.setPresence?.(presence.show, presence.status).catch(() => {});
+          // XEP-0045 §7.7: the changed availability goes to every occupant, the sender included
+          // (clients show their own status in the room from this reflection).
+          existing.selfShow = presence;
+          for (const to of existing.resources) net.send(this.selfPresence(existing, to, [110]));
+        }
         return;
       }
       existing.resources.add(full);
@@ -401,6 +418,8 @@ export class RoomRegistry {
       to,
       role: state.self.role,
       affiliation: state.self.affiliation,
+      show: state.selfShow?.show,
+      status: state.selfShow?.status,
       jid: to,
       statuses,
     });

@@ -52,14 +52,20 @@ export async function handlePresence(net: Network, stanza: Element, from: { bare
     const password = stanza.getChild("x", NS.muc)?.getChildText("password") ?? undefined;
     const showText = stanza.getChildText("show");
     const show: Show = showText === "away" || showText === "xa" || showText === "dnd" || showText === "chat" ? showText : "available";
-    await net.rooms.join(from.bare, from.full, address.room, to.resource, password, { show, status: stanza.getChildText("status") ?? undefined }, parseMucHistory(stanza));
+    const rejoin = stanza.getChild("x", NS.muc) !== undefined;
+    await net.rooms.join(from.bare, from.full, address.room, to.resource, password, { show, status: stanza.getChildText("status") ?? undefined }, parseMucHistory(stanza), rejoin);
     return;
   }
   const contactJid = `${to.local}@${net.domain}`;
   switch (type) {
-    case "subscribe":
+    case "subscribe": {
       net.send(xml("presence", { from: contactJid, to: from.bare, type: "subscribed" }));
+      // RFC 6121 §3.1.5: after approving, the contact's current presence follows, so the
+      // new roster item is not shown offline until the network happens to say something.
+      const current = address.kind === "contact" ? lastPresence(net, from.bare, address.contact, from.bare) : undefined;
+      if (current) net.send(current);
       return;
+    }
     case "unsubscribe":
       net.send(xml("presence", { from: contactJid, to: from.bare, type: "unsubscribed" }));
       return;
