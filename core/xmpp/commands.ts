@@ -15,6 +15,7 @@ import { failWithCondition } from "../stanzas/error.ts";
 import { register, unregister } from "./register.ts";
 import { metrics } from "../metrics.ts";
 import { randomId } from "../ids.ts";
+import { gatewayPresence } from "./presence.ts";
 
 export interface Command {
   node: string;
@@ -116,6 +117,9 @@ const COMMANDS: Command[] = [
       if (!net.sessions.state(target)) return { done: `${target} has no session.` };
       net.rooms.closeAll(target, "Disconnected by an administrator");
       await net.sessions.close(target, "Disconnected by an administrator");
+      // The closed session's own status change is not sent; without this the user's roster
+      // keeps showing the gateway online (XEP-0100 §4.4: the gateway's presence is the session's).
+      net.send(gatewayPresence(net, target));
       return { done: `${target} disconnected.` };
     },
   },
@@ -147,6 +151,7 @@ const COMMANDS: Command[] = [
         n.rooms.closeAll(target, "Banned by an administrator");
         n.rooms.forgetUser(target);
         await n.sessions.close(target, "Banned by an administrator");
+        n.send(gatewayPresence(n, target));
       }
       return { done: `${target} is banned; their session was closed.` };
     },

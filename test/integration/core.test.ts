@@ -282,11 +282,14 @@ describe("core gateway on a real Prosody", () => {
   it("lets an admin disconnect a user: their session closes, their registration stays", async () => {
     const NS_CMD = "http://jabber.org/protocol/commands";
     expect(net.sessions.has("romeo@localhost")).toBe(true);
+    romeo.inbox.length = 0;
     const first = await juliet.iq(xml("iq", { type: "set", to: GW }, xml("command", { xmlns: NS_CMD, node: "admin/disconnect", action: "execute" })));
     const sid = first.getChild("command")!.attrs.sessionid;
     const done = await juliet.iq(xml("iq", { type: "set", to: GW }, xml("command", { xmlns: NS_CMD, node: "admin/disconnect", sessionid: sid }, submitForm({ jid: "romeo@localhost" }))));
     expect(done.getChild("command")?.getChildText("note")).toMatch(/disconnected/);
     expect(net.sessions.has("romeo@localhost")).toBe(false);
+    // Romeo's roster shows the gateway offline (XEP-0100 §4.4).
+    await romeo.waitFor((s) => s.name === "presence" && s.attrs.from === GW && s.attrs.type === "unavailable");
     expect(await gateway.store.registrations.get("romeo@localhost", "test")).toBeDefined();
     // Coming online again logs the user back in.
     await romeo.send(xml("presence", { to: GW }));
