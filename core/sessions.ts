@@ -58,12 +58,36 @@ export class SessionManager {
     if (this.entries.size >= net.limits.maxUsers) {
       throw fail("not-allowed", "The gateway has reached its user limit; try again later");
     }
+    // The entry is in place before the first await: a second call for this user (a presence and
+    // a message arriving together) shares this opening instead of opening a second session, and
+    // concurrent users count against limits.maxUsers at once.
+    const abort = new AbortController();
+    const entry: Entry = { abort, state: "connecting", lastActive: Date.now() };
+    entry.opening = this.open(user, entry).then(
+      (session) => {
+        entry.session = session;
+        entry.opening = undefined;
+        if (entry.state === "connecting") entry.state = "online";
+        metrics.sessions.set({ network: net.name }, this.openCount());
+        if (abort.signal.aborted) void session.close("closed while opening").catch(() => {});
+        return session;
+      },
+      (err: unknown) => {
+        if (this.entries.get(user) === entry) this.entries.delete(user);
+        throw err;
+      },
+    );
+    this.entries.set(user, entry);
+    return entry.opening;
+  }
+
+  private async open(user: string, entry: Entry): Promise<AdapterSession> {
+    const net = this.net();
+    const abort = entry.abort;
     const registration = await net.store.registrations.get(user, net.name);
     if (net.adapter.registration.required && !registration) {
       throw fail("registration-required", `Register with ${net.domain} first (${net.adapter.displayName} account needed)`);
     }
-    const abort = new AbortController();
-    const entry: Entry = { abort, state: "connecting", lastActive: Date.now() };
     const ctx: SessionContext = {
       user,
       registration: registration ?? {},
@@ -82,22 +106,7 @@ export class SessionManager {
       fetch: net.fetch,
       ...(net.media ? { media: net.media } : {}),
     };
-    entry.opening = net.adapter.openSession(ctx).then(
-      (session) => {
-        entry.session = session;
-        entry.opening = undefined;
-        if (entry.state === "connecting") entry.state = "online";
-        metrics.sessions.set({ network: net.name }, this.openCount());
-        if (abort.signal.aborted) void session.close("closed while opening").catch(() => {});
-        return session;
-      },
-      (err: unknown) => {
-        if (this.entries.get(user) === entry) this.entries.delete(user);
-        throw err;
-      },
-    );
-    this.entries.set(user, entry);
-    return entry.opening;
+    return net.adapter.openSession(ctx);
   }
 
   async close(user: string, reason?: string): Promise<void> {
