@@ -67,7 +67,8 @@ describe("idle sessions", () => {
     const juliet = await connectClient(prosody, "juliet", "pw");
     try {
       await romeo.send(xml("message", { to: `nurse@${GW}`, type: "chat" }, xml("body", {}, "first")));
-      await net.waitForSent((r) => r.op === "send" && r.user === "romeo@localhost");
+      // Romeo's own "first", not the first test's message (the record keeps every send).
+      await net.waitForSent((r) => r.op === "send" && r.user === "romeo@localhost" && JSON.stringify(r.message?.text).includes("first"));
       await juliet.send(xml("message", { to: `nurse@${GW}`, type: "chat", id: "full" }, xml("body", {}, "me too")));
       // Waited for, not slept: 15 s rather than the default 5 for a loaded 2-core machine.
       const refused = await juliet.waitFor((st) => st.attrs.id === "full", 15_000);
@@ -75,7 +76,7 @@ describe("idle sessions", () => {
       expect(refused.getChild("error")?.getChildText("text")).toMatch(/user limit/);
       await sessions.closeIdle(0);
       await juliet.send(xml("message", { to: `nurse@${GW}`, type: "chat", id: "later" }, xml("body", {}, "now?")));
-      await net.waitForSent((r) => r.op === "send" && r.user === "juliet@localhost");
+      await net.waitForSent((r) => r.op === "send" && r.user === "juliet@localhost" && JSON.stringify(r.message?.text).includes("now?"));
     } finally {
       await juliet.stop();
     }
