@@ -72,6 +72,8 @@ export class MatrixSession implements AdapterSession {
   private readonly reactionOf = new Map<string, { target: string; sender: string; key: string }>();
   private readonly reactionSets = new Map<string, Map<string, Map<string, string>>>();
   private readonly encryptedNoticed = new Set<string>();
+  /** Event id → its sender, for recent messages: an edit is valid only from the original's sender. */
+  private readonly authorOf = new Map<string, string>();
   private readonly ownTxns = new RecentSet();
   private readonly ownEvents = new RecentSet();
   private readonly startedAt = Date.now();
@@ -257,6 +259,19 @@ export class MatrixSession implements AdapterSession {
     }
   }
 
+  /** The sender of an event: remembered when seen, else asked of the server (GET /rooms/{id}/event/{id}); undefined if unknown. */
+  private async authorOfEvent(roomId: string, eventId: string): Promise<string | undefined> {
+    const known = this.authorOf.get(eventId);
+    if (known !== undefined) return known;
+    try {
+      const ev = await this.client.fetchRoomEvent(roomId, eventId);
+      return typeof ev.sender === "string" ? ev.sender : undefined;
+    } catch (err) {
+      this.ctx.log.debug({ err, room: roomId, event: eventId }, "original of a replacement not found");
+      return undefined;
+    }
+  }
+
   private reactionSet(target: string, sender: string): Map<string, string> {
     let bySender = this.reactionSets.get(target);
     if (!bySender) {
@@ -273,10 +288,21 @@ export class MatrixSession implements AdapterSession {
     const chats = this.chatsOf(room.id);
     const at = ev.origin_server_ts !== undefined && ev.origin_server_ts < this.startedAt ? { at: new Date(ev.origin_server_ts) } : {};
     if (rel?.rel_type === "m.replace" && typeof rel.event_id === "string") {
+      // Client-Server API, "Validity of replacement events": a replacement from another sender
+      // than the original's must be ignored (anyone can send one; it is not an edit).
+      const author = await this.authorOfEvent(room.id, rel.event_id);
+      if (author !== ev.sender) {
+        this.ctx.log.debug({ room: room.id, event: ev.event_id, original: rel.event_id }, "ignored a replacement not from the original's sender");
+        return;
+      }
       const fresh = content["m.new_content"];
       const text = incoming(fresh && typeof fresh === "object" ? (fresh as Content) : content).text;
       for (const chat of chats) this.emit({ type: "edit", chat, from, id: rel.event_id, text, ...at });
       return;
+    }
+    if (ev.event_id) {
+      this.authorOf.set(ev.event_id, ev.sender);
+      if (this.authorOf.size > BOUND) this.authorOf.delete(this.authorOf.keys().next().value!);
     }
     const self = ev.sender === this.me ? { self: true } : {};
     const msgtype = ev.type === "m.sticker" ? "m.image" : String(content.msgtype ?? "");

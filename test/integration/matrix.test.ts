@@ -194,6 +194,19 @@ describe("Matrix adapter on a real Prosody and a test homeserver", () => {
     expect(retracted.getChild("retract", "urn:xmpp:message-retract:1")!.attrs.id).toBe(reply.attrs.id);
   });
 
+  it("an edit from someone other than the message's sender is ignored (Client-Server API, validity of replacement events)", async () => {
+    const mallory = hs.addUser({ localpart: "mallory", password: "mallory-pw", displayname: "Mallory" });
+    hs.asUser(mallory).join(lobby);
+    const bobEvent = hs.asUser(bob).send(lobby, { msgtype: "m.text", body: "the meeting is at noon" });
+    const original = await romeo.waitFor((s) => s.name === "message" && s.getChildText("body") === "the meeting is at noon");
+    hs.asUser(mallory).edit(lobby, bobEvent, "the meeting is cancelled");
+    hs.asUser(bob).edit(lobby, bobEvent, "the meeting is at one");
+    const edit = await romeo.waitFor((s) => s.name === "message" && s.getChildText("body") === "the meeting is at one");
+    expect(edit.getChild("replace", "urn:xmpp:message-correct:0")!.attrs.id).toBe(original.attrs.id);
+    // Mallory's replacement came first in the timeline and never reached Romeo.
+    expect(romeo.inbox.some((s) => s.getChildText("body") === "the meeting is cancelled")).toBe(false);
+  });
+
   it("typing both ways, and the topic as subject both ways", async () => {
     hs.asUser(bob).setTyping(lobby, true);
     await romeo.waitFor((s) => s.name === "message" && s.attrs.from === `${LOBBY}/Bob` && s.getChild("composing", "http://jabber.org/protocol/chatstates") !== undefined);
