@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTelegramAdapter } from "../../adapters/telegram/index.ts";
 import type { Gateway } from "../../core/gateway.ts";
 import { FakeBotApi } from "../support/fake-bot-api.ts";
-import { startTestGateway } from "../support/gateway.ts";
+import { startTestGateway, telegramTestNetwork } from "../support/gateway.ts";
 import { startProsody, type ProsodyHandle } from "../support/prosody.ts";
 import { submitForm } from "../support/stanzas.ts";
 import { waitFor } from "../support/wait.ts";
@@ -70,16 +70,7 @@ describe("Telegram: what a user tries beyond the happy path", () => {
     gateway = await startTestGateway({
       xmppPort: prosody.componentPort,
       networks: {
-        telegram: {
-          domain: GW,
-          secret: "tg-secret",
-          options: {
-            apiRoot: fake.url,
-            pollTimeoutSec: 1,
-            rateLimits: { perChatPerSec: 50, perGroupPerMin: 3000, perBotPerSec: 100 },
-            reconnect: { initialMs: 100, maxMs: 500 },
-          },
-        },
+        telegram: telegramTestNetwork(GW, "tg-secret", fake.url),
       },
       adapters: { telegram: createTelegramAdapter },
       storeUrl: `sqlite:${join(dir, "estuary.sqlite")}`,

@@ -15,7 +15,7 @@ import type { Element } from "@xmpp/xml";
 import { createTelegramAdapter } from "../../adapters/telegram/index.ts";
 import type { Gateway } from "../../core/gateway.ts";
 import { FakeBotApi } from "../support/fake-bot-api.ts";
-import { startTestGateway } from "../support/gateway.ts";
+import { startTestGateway, telegramTestNetwork } from "../support/gateway.ts";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { startProsody, type ProsodyHandle } from "../support/prosody.ts";
@@ -78,16 +78,7 @@ describe("Telegram adapter on a real Prosody", () => {
     startTestGateway({
       xmppPort: prosody.componentPort,
       networks: {
-        telegram: {
-          domain: GW,
-          secret: "tg-secret",
-          options: {
-            apiRoot: fake.url,
-            pollTimeoutSec: 1,
-            rateLimits: { perChatPerSec: 50, perGroupPerMin: 3000, perBotPerSec: 100 },
-            reconnect: { initialMs: 100, maxMs: 500 },
-          },
-        },
+        telegram: telegramTestNetwork(GW, "tg-secret", fake.url),
       },
       adapters: { telegram: createTelegramAdapter },
       storeUrl: `sqlite:${join(dir, "estuary.sqlite")}`,

@@ -34,6 +34,23 @@ export function ircTestNetwork(domain: string, secret: string, server: string, p
   return { domain, secret, options: { servers: { [server]: { port } }, allowedServers: [server], flood: { burst: 50, intervalMs: 0 }, ...options } };
 }
 
+/**
+ * A `telegram` network entry for tests: the fake Bot API at `apiRoot`, rate
+ * limits lifted and fast reconnects (the tests measure behaviour, not pacing).
+ */
+export function telegramTestNetwork(domain: string, secret: string, apiRoot: string): TestGatewayOptions["networks"][string] {
+  return {
+    domain,
+    secret,
+    options: {
+      apiRoot,
+      pollTimeoutSec: 1,
+      rateLimits: { perChatPerSec: 50, perGroupPerMin: 3000, perBotPerSec: 100 },
+      reconnect: { initialMs: 100, maxMs: 500 },
+    },
+  };
+}
+
 export async function startTestGateway(o: TestGatewayOptions): Promise<Gateway & { config: Config }> {
   const config = configSchema.parse({
     xmpp: { host: "127.0.0.1", port: o.xmppPort, reconnect: o.reconnect ?? { initialDelayMs: 100, maxDelayMs: 1000 }, outboundBuffer: o.outboundBuffer ?? 1000 },
