@@ -175,7 +175,15 @@ interface SayWait {
   lower: string;
   /** Echo keys (`P\ntext`) still expected. */
   keys: string[];
+  /** The wire line of each key still expected (same index): sent again if the connection dies first. */
+  lines: string[];
   done(error?: EstuaryError): void;
+  /** Stops the echo timeout (the connection is down: no echo can come yet). */
+  pause(): void;
+  /** Starts the echo timeout again (the lines were written again). */
+  resume(): void;
+  /** Every line is written (lines still in the send queue need no resending: they go after the reconnect). */
+  written: boolean;
 }
 
 /**
@@ -452,7 +460,8 @@ export class IrcConnection {
   private lost(why: string): void {
     if (this.state !== "online") return;
     this.client = undefined;
-    this.settleSayWaits();
+    this.resendUnechoed();
+    this.settleOpWaits();
     for (const ch of this.channels.values()) {
       ch.previous ??= ch.occupants;
       ch.synced = false;
@@ -698,7 +707,7 @@ export class IrcConnection {
       list.push(...echoKeys);
       this.echoes.set(key, list.slice(-ECHO_MEMORY));
     }
-    const confirmed = echoing && !this.sayUnechoed ? this.awaitEchoes(key, echoKeys) : undefined;
+    const confirmed = echoing && !this.sayUnechoed ? this.awaitEchoes(key, echoKeys, out) : undefined;
     if (direct) this.hooks.onDirectActivity();
     try {
       await done;
@@ -706,11 +715,18 @@ export class IrcConnection {
       confirmed?.cancel();
       throw e;
     }
-    if (confirmed) await confirmed.result;
+    if (confirmed) {
+      confirmed.wait.written = true;
+      // Written to a connection that died meanwhile: sent again after the reconnect.
+      if (this.state === "online") confirmed.wait.resume();
+      else this.resend(confirmed.wait);
+      await confirmed.result;
+    }
   }
 
-  private awaitEchoes(lower: string, keys: string[]): { result: Promise<void>; cancel(): void } {
+  private awaitEchoes(lower: string, keys: string[], lines: string[]): { result: Promise<void>; cancel(): void; wait: SayWait } {
     let settle!: (error?: EstuaryError) => void;
+    let timer: NodeJS.Timeout | undefined;
     const result = new Promise<void>((resolve, reject) => {
       settle = (error) => {
         clearTimeout(timer);
@@ -720,21 +736,54 @@ export class IrcConnection {
         else resolve();
       };
     });
-    const wait: SayWait = { lower, keys: [...keys], done: (e) => settle(e) };
-    const timer = setTimeout(() => {
-      if (!this.sayUnechoed) {
-        this.sayUnechoed = true;
-        this.log.info({ target: lower }, "no echo of a sent line in time; lines are taken as sent from now on");
-      }
-      settle();
-    }, Math.min(this.cfg.timeoutMs, ECHO_TIMEOUT_MS));
+    const arm = (): void => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        if (!this.sayUnechoed) {
+          this.sayUnechoed = true;
+          this.log.info({ target: lower }, "no echo of a sent line in time; lines are taken as sent from now on");
+        }
+        settle();
+      }, Math.min(this.cfg.timeoutMs, ECHO_TIMEOUT_MS));
+    };
+    // The echo timeout starts when the lines are written (say()), not while flood control holds them.
+    const wait: SayWait = { lower, keys: [...keys], lines: [...lines], done: (e) => settle(e), pause: () => clearTimeout(timer), resume: arm, written: false };
     this.sayWaits.push(wait);
-    return { result, cancel: () => settle() };
+    return { result, cancel: () => settle(), wait };
   }
 
-  /** The connection is gone: no echo can come; what was written counts as sent (a reconnect replays nothing). */
+  /**
+   * The connection died with messages written but not echoed: the server may
+   * have closed before reading them (an IRC server restart), so their lines
+   * go out again after the reconnect, ahead of what was typed meanwhile, and
+   * their messages still wait for the echo. Refused past the retry window,
+   * like any line.
+   */
+  private resendUnechoed(): void {
+    for (const w of this.sayWaits) {
+      w.pause();
+      // Lines still queued go out after the reconnect anyway; a message cut by the drop halfway
+      // through its lines is not resent (its written part may be lost: one long message, rarely).
+      if (w.written) this.resend(w);
+    }
+  }
+
+  private resend(w: SayWait): void {
+    if (w.lines.length === 0) return;
+    this.lines.requeue(w.lines).then(
+      () => w.resume(),
+      (e: EstuaryError) => w.done(e),
+    );
+  }
+
+  /** The session is closing: no echo will come; what was written counts as sent. */
   private settleSayWaits(): void {
     for (const w of [...this.sayWaits]) w.done();
+    this.settleOpWaits();
+  }
+
+  /** TOPIC/KICK requests in flight: the connection is gone, no answer will come; they count as done. */
+  private settleOpWaits(): void {
     for (const w of [...this.opWaits]) {
       w.errorsLeft = 0;
       w.done();
@@ -745,7 +794,9 @@ export class IrcConnection {
   private sayEchoed(lower: string, key: string): void {
     const wait = this.sayWaits.find((w) => w.lower === lower && w.keys.includes(key));
     if (!wait) return;
-    wait.keys.splice(wait.keys.indexOf(key), 1);
+    const i = wait.keys.indexOf(key);
+    wait.keys.splice(i, 1);
+    wait.lines.splice(i, 1);
     if (wait.keys.length === 0) wait.done();
   }
 

@@ -72,6 +72,28 @@ export class SendQueue {
     return Promise.all(all).then(() => {});
   }
 
+  /**
+   * Puts lines back at the head of the queue (behind urgent ones, i.e. the
+   * rejoins): lines written to a connection that then died without the
+   * server echoing them (echo-message), so they go out again, in their
+   * original order, after the reconnect. Not bounded by maxQueue: they were
+   * already counted once.
+   */
+  requeue(lines: string[]): Promise<void> {
+    const items: QueuedLine[] = [];
+    const all = lines.map(
+      (line) =>
+        new Promise<void>((resolve, reject) => {
+          const q: QueuedLine = { line: stripUnsafe(line), urgent: false, resolve, reject };
+          if (!this.online) this.armRetryTimer(q);
+          items.push(q);
+        }),
+    );
+    this.queue.unshift(...items);
+    this.pump();
+    return Promise.all(all).then(() => {});
+  }
+
   /** The connection is registered: waiting lines stop counting against the retry window and go out. */
   setOnline(online: boolean): void {
     this.online = online;

@@ -76,10 +76,12 @@ describe("a bridge over a MUC, an IRC channel and a Matrix room", () => {
             servers: { [SERVER]: { port: ircd.port } },
             allowedServers: [SERVER],
             flood: { burst: 50, intervalMs: 0 },
-            retryWindowMs: 30_000,
+            retryWindowMs: 60_000,
             // Later than Bob's own reconnect after the IRC restart, so he is back in #bridge to see the queued lines.
-            // (The first retry comes 5–10 s after the drop: Bob needs ~1–3 s on a loaded machine.)
-            reconnect: { initialMs: 10_000, maxMs: 10_000 },
+            // Bob connects as soon as the server is back (~1–3 s on a loaded machine); the relay's retries come
+            // every 20 s from the drop, so one landing just after the server is back needs the restart (with the
+            // test's own waits while it is down) to take over ~17 s; at 10 s that happened under CI load.
+            reconnect: { initialMs: 20_000, maxMs: 20_000 },
           },
         },
         matrix: { domain: "matrix.localhost", secret: "mx-secret", options: { retryWindowMs: 3000, syncTimeoutMs: 5000 } },
@@ -276,7 +278,7 @@ describe("a bridge over a MUC, an IRC channel and a Matrix room", () => {
     });
     bob = await ircRemote(ircd, "bob");
     await bob.join("#bridge");
-    await waitIrc("<alice> during the outage 1", 30_000);
+    await waitIrc("<alice> during the outage 1", 45_000);
     await waitIrc("<Carol> during the outage 2", 10_000);
     bob.send("PRIVMSG #bridge :back on irc");
     await alice.waitFor((s) => fromRoom(s, "bob", "back on irc"), 15_000);
@@ -285,7 +287,7 @@ describe("a bridge over a MUC, an IRC channel and a Matrix room", () => {
     expect(ircCopies("<Carol> during the outage 2")).toHaveLength(1);
     expect(mxCopies("alice: during the outage 1")).toHaveLength(1);
     // Its own waits add up past the default 30 s on a loaded 2-core machine (reconnect back-off included).
-  }, 75_000);
+  }, 100_000);
 
   it("after a gateway restart, edits of messages sent before it still land on the right message", async () => {
     await stopAll();

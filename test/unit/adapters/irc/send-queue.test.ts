@@ -24,6 +24,27 @@ describe("IRC send queue", () => {
     expect(s.written).toEqual(["JOIN #a", "PRIVMSG #a :one", "PRIVMSG #a :twoQUIT :x"]);
   });
 
+  it("requeued lines (written to a connection that died unechoed) go after the rejoins and before what was typed meanwhile", async () => {
+    const s = sink();
+    const q = new SendQueue({ host: "irc.test", maxQueue: 10, retryWindowMs: 1000, flood: { burst: 5, intervalMs: 0 } }, s.sink);
+    const typed = q.enqueue(["PRIVMSG #a :typed during the outage"]);
+    const again = q.requeue(["PRIVMSG #a :lost in the drop 1", "PRIVMSG #a :lost in the drop 2"]);
+    const rejoin = q.enqueue(["JOIN #a"], true);
+    q.setOnline(true);
+    await Promise.all([typed, again, rejoin]);
+    expect(s.written).toEqual(["JOIN #a", "PRIVMSG #a :lost in the drop 1", "PRIVMSG #a :lost in the drop 2", "PRIVMSG #a :typed during the outage"]);
+  });
+
+  it("refuses requeued lines, like any, once the retry window passes offline", async () => {
+    vi.useFakeTimers();
+    const q = new SendQueue({ host: "irc.test", maxQueue: 10, retryWindowMs: 1000, flood: { burst: 5, intervalMs: 0 } }, sink().sink);
+    const again = q.requeue(["PRIVMSG #a :x"]);
+    const assertion = expect(again).rejects.toMatchObject({ kind: "unavailable" });
+    await vi.advanceTimersByTimeAsync(1001);
+    await assertion;
+    expect(q.length).toBe(0);
+  });
+
   it("refuses a message that does not fit whole, and queues nothing of it", async () => {
     const q = new SendQueue({ host: "irc.test", maxQueue: 2, retryWindowMs: 1000, flood: { burst: 5, intervalMs: 0 } }, sink().sink);
     void q.enqueue(["a"]).catch(() => {});
