@@ -133,7 +133,11 @@ export async function startFailover(o: FailoverOptions): Promise<Failover> {
   let stopped = false;
   const sockets = new Set<Socket>();
   const timers = new Set<NodeJS.Timeout>();
-  const claimers = o.networks.map((n) => new Claimer(n, log, o.probeTimeoutMs ?? 2000, () => stopped));
+  // A stream holding a slot gets a probe back within one routing round trip (milliseconds): the
+  // timeout only bounds how long a stream without one is kept. Short, because the first claim often
+  // lands before ejabberd has freed the dead peer's slot, and the next try must come before the
+  // dead shard's supervisor restarts it (which would take the slot back, after a gap).
+  const claimers = o.networks.map((n) => new Claimer(n, log, o.probeTimeoutMs ?? 400, () => stopped));
   for (const c of claimers) c.warmUp();
   // Claims follow a peer's death, but a restarted server hands the slots out again to whoever
   // connects first: with a peer still dead, its slot would stay free and nobody would claim it.
@@ -279,14 +283,15 @@ class Claimer {
   }
 
   /**
-   * New streams until one finds no free slot. Before any success a few tries,
-   * spaced out: ejabberd may not have freed the dead peer's slot yet when our
-   * handshake arrives. After a success, one more try (the peer may have held
+   * New streams until one finds no free slot. Before any success five tries,
+   * quickly after one another: ejabberd may not have freed the dead peer's
+   * slot yet when our handshake arrives (seen under load), and the next try
+   * must come before the dead shard is restarted and takes the slot back. After a success, one more try (the peer may have held
    * several slots).
    */
   private async claim(): Promise<void> {
     let won = 0;
-    for (let failures = 0; !this.stopped() && failures < (won > 0 ? 1 : 3); ) {
+    for (let failures = 0; !this.stopped() && failures < (won > 0 ? 1 : 5); ) {
       const link = this.take();
       let held = false;
       try {
@@ -299,7 +304,7 @@ class Claimer {
         await link.stop();
         failures++;
         this.log.info({ failures }, "claimed stream got no slot");
-        await new Promise((r) => setTimeout(r, 50 * 2 ** failures));
+        await new Promise((r) => setTimeout(r, 25 * 2 ** failures));
         continue;
       }
       won++;
