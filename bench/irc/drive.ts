@@ -309,26 +309,12 @@ export async function latencyXmppToIrc(p: Pair, count: number, tag: string): Pro
     for (let i = 0; i < count; i++) {
       const sentAt = performance.now();
       const text = `${tag} ${i} ${sentAt.toFixed(3)}`;
-      const arrived = new Promise<number | undefined>((resolve) => {
-        const t = setTimeout(() => resolve(undefined), 10_000);
-        waiting = {
-          text,
-          resolve: (at) => {
-            clearTimeout(t);
-            resolve(at);
-          },
-        };
-      });
-      const reflected = new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, 10_000);
-        reflectWait = {
-          text,
-          resolve: () => {
-            clearTimeout(t);
-            resolve();
-          },
-        };
-      });
+      const arrival = awaitable<number>(text);
+      waiting = arrival.waiter;
+      const reflection = awaitable<undefined>(text);
+      reflectWait = { text, resolve: () => reflection.waiter.resolve(undefined) };
+      const arrived = arrival.promise;
+      const reflected = reflection.promise;
       await p.xmpp.send(xml("message", { to: p.room, type: "groupchat", id: `${tag}-${i}` }, xml("body", {}, text)));
       const at = await arrived;
       if (at !== undefined) samples.push(at - sentAt);
@@ -343,6 +329,22 @@ export async function latencyXmppToIrc(p: Pair, count: number, tag: string): Pro
   }
 }
 
+/** A promise for the arrival of `text`, resolved by its waiter or undefined after 10 s (counted as not arrived). */
+function awaitable<T>(text: string): { promise: Promise<T | undefined>; waiter: { text: string; resolve: (v: T) => void } } {
+  let waiter!: { text: string; resolve: (v: T) => void };
+  const promise = new Promise<T | undefined>((resolve) => {
+    const t = setTimeout(() => resolve(undefined), 10_000);
+    waiter = {
+      text,
+      resolve: (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+    };
+  });
+  return { promise, waiter };
+}
+
 /** One message at a time, IRC → XMPP. */
 export async function latencyIrcToXmpp(p: Pair, count: number, tag: string): Promise<Latency> {
   const samples: number[] = [];
@@ -354,16 +356,9 @@ export async function latencyIrcToXmpp(p: Pair, count: number, tag: string): Pro
     for (let i = 0; i < count; i++) {
       const sentAt = performance.now();
       const text = `${tag} ${i} ${sentAt.toFixed(3)}`;
-      const arrived = new Promise<number | undefined>((resolve) => {
-        const t = setTimeout(() => resolve(undefined), 10_000);
-        waiting = {
-          text,
-          resolve: (at) => {
-            clearTimeout(t);
-            resolve(at);
-          },
-        };
-      });
+      const arrival = awaitable<number>(text);
+      waiting = arrival.waiter;
+      const arrived = arrival.promise;
       p.irc.send(`PRIVMSG ${p.channel} :${text}`);
       const at = await arrived;
       if (at !== undefined) samples.push(at - sentAt);
