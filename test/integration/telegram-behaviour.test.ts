@@ -18,7 +18,7 @@ import type { Gateway } from "../../core/gateway.ts";
 import { FakeBotApi } from "../support/fake-bot-api.ts";
 import { startTestGateway, telegramTestNetwork } from "../support/gateway.ts";
 import { startProsody, type ProsodyHandle } from "../support/prosody.ts";
-import { submitForm } from "../support/stanzas.ts";
+import { isMessage, submitForm } from "../support/stanzas.ts";
 import { waitFor } from "../support/wait.ts";
 import { connectClient, type TestClient } from "../support/xmpp-client.ts";
 
@@ -40,9 +40,6 @@ const PNG = Buffer.from(
   "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d4944415478da63f8ffff3f0005fe02fea7d6a4c60000000049454e44ae426082",
   "hex",
 );
-
-const isMessage = (s: Element, from: string, body?: string): boolean =>
-  s.name === "message" && s.attrs.from === from && (body === undefined || s.getChildText("body") === body);
 
 describe("Telegram: what a user tries beyond the happy path", () => {
   let prosody: ProsodyHandle;

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { crc32, deflateSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { submitForm } from "../support/stanzas.ts";
+import { isMessage, submitForm } from "../support/stanzas.ts";
 import { xml } from "@xmpp/client";
 import type { Element } from "@xmpp/xml";
 import { createTelegramAdapter } from "../../adapters/telegram/index.ts";
@@ -62,9 +62,6 @@ function png(width: number, height: number): Buffer {
     chunk("IEND", Buffer.alloc(0)),
   ]);
 }
-
-const isMessage = (s: Element, from: string, body?: string): boolean =>
-  s.name === "message" && s.attrs.from === from && (body === undefined || s.getChildText("body") === body);
 
 describe("Telegram adapter on a real Prosody", () => {
   let prosody: ProsodyHandle;

@@ -21,3 +21,8 @@ export function registerIq(to: string, values: Record<string, string>): Element 
 export function mucStatusCodes(p: Element): string[] {
   return (p.getChild("x", NS_MUC_USER)?.getChildren("status") ?? []).map((s) => s.attrs.code ?? "");
 }
+
+/** A message from `from` (full or bare, as given), with that body when one is named. */
+export function isMessage(s: Element, from: string, body?: string): boolean {
+  return s.name === "message" && s.attrs.from === from && (body === undefined || s.getChildText("body") === body);
+}
