@@ -52,7 +52,12 @@ export interface Capabilities {
   rooms: boolean;
   /** Longest text the network takes in one message, in its own units; the adapter splits beyond it. */
   maxMessageLength?: number;
-  /** Network-level name shown in disco (`IRC`, `Telegram`, `Matrix`). */
+  /**
+   * Room moderators can remove other people's messages on this network
+   * (Matrix redactions, Telegram deletions): rooms advertise XEP-0425 and the
+   * core calls `AdapterSession.moderate`.
+   */
+  moderation?: boolean;
 }
 
 /** A small per-user, per-network key-value store (adapters keep offsets, sync tokens, settings). */
@@ -109,7 +114,20 @@ export interface AdapterSession {
   changeNick?(room: RoomId, nick: string): Promise<string>;
   kick?(room: RoomId, nick: string, reason?: string): Promise<void>;
   ban?(room: RoomId, nick: string, reason?: string): Promise<void>;
-  listRooms?(): Promise<RoomInfo[]>;
+  /**
+   * Without `service`: the rooms the user's network account is in (Matrix
+   * joined rooms), offered as bookmarks in the domain's disco#items. With
+   * `service`: the public rooms that service lists (IRC LIST on that server),
+   * possibly thousands: the core pages them (XEP-0059) on the service's JID.
+   */
+  listRooms?(service?: ServiceId): Promise<RoomInfo[]>;
+  /** Invites a person into a room (IRC INVITE, Matrix invite); XEP-0045 §7.8 mediated invitations. */
+  invite?(room: RoomId, contact: ContactId, reason?: string): Promise<void>;
+  /**
+   * Removes someone else's message as a room moderator (XEP-0425). Rejects
+   * with `forbidden` when the user may not, `item-not-found` when unknown.
+   */
+  moderate?(room: RoomId, id: MessageId, reason?: string): Promise<void>;
   /**
    * The network's own recent history of a room (IRCv3 chathistory, Matrix
    * /messages), oldest first, at most `limit` messages: the core archives

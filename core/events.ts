@@ -39,6 +39,7 @@ import { resourceSafe } from "./stanzas/xml-safe.ts";
 import { gatewayPresence } from "./xmpp/presence.ts";
 import { ensureContact, notePresence } from "./contacts.ts";
 import { archiveIdFor, archiveJidOf } from "./history/direct.ts";
+import { deliverInvite } from "./xmpp/invite.ts";
 
 /** Last session state per network and user, to announce an outage once and its end once (one entry per user ever connected: bounded by limits.maxUsers). */
 const lastState = new Map<string, string>();
@@ -169,6 +170,8 @@ export async function handleEvent(net: Network, user: string, raw: LegacyEvent):
         );
       }
       return;
+    case "invite":
+      return deliverInvite(net, user, event);
     case "presence":
       notePresence(net, user, event.contact, { show: event.show, status: event.status, name: event.name });
       // A named contact is a person the user deals with (IRC's away-notify for channel members carries no name).

@@ -97,6 +97,8 @@ export interface RoomInfo {
   room: RoomId;
   name?: string;
   members?: number;
+  /** The room's topic, when the listing carries it (IRC LIST). */
+  topic?: string;
 }
 
 export type SessionState = "connecting" | "online" | "degraded" | "error" | "offline";
@@ -130,7 +132,12 @@ export type LegacyEvent =
       history?: boolean;
     }
   | { type: "edit"; chat: ChatRef; from: Sender; id: MessageId; newId?: MessageId; text: RichText; at?: Date }
-  | { type: "retract"; chat: ChatRef; from: Sender; id: MessageId }
+  /**
+   * A message was removed. `by` present: removed by someone other than its
+   * author `from` (a moderator: Matrix redaction, Telegram deletion), which
+   * the core shows as XEP-0425 moderation in rooms.
+   */
+  | { type: "retract"; chat: ChatRef; from: Sender; id: MessageId; by?: Sender; reason?: string }
   /** The sender's whole reaction set on a message (XEP-0444 semantics; adapters keep per-user state). */
   | { type: "reactions"; chat: ChatRef; from: Sender; id: MessageId; emojis: string[] }
   | { type: "typing"; chat: ChatRef; from: Sender; state: ChatState }
@@ -148,6 +155,8 @@ export type LegacyEvent =
   | { type: "nick"; room: RoomId; old: string; new: string; contact?: ContactId }
   | { type: "occupant"; room: RoomId; occupant: Occupant }
   | { type: "topic"; room: RoomId; text: string; by?: string }
+  /** Someone on the network invites the user into a room (IRC INVITE, Matrix invite). */
+  | { type: "invite"; room: RoomId; from: Sender; reason?: string }
   /** The user was removed from the room by the network (kick, ban, channel closed). */
   | { type: "room-closed"; room: RoomId; reason?: string; how: "kick" | "ban" | "error"; by?: string }
   | { type: "presence"; contact: ContactId; show: Show; status?: string; name?: string }

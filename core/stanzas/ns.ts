@@ -18,6 +18,7 @@ export const NS = {
   delay: "urn:xmpp:delay",
   replace: "urn:xmpp:message-correct:0",
   retract: "urn:xmpp:message-retract:1",
+  moderate: "urn:xmpp:message-moderate:1",
   reactions: "urn:xmpp:reactions:0",
   reply: "urn:xmpp:reply:0",
   chatStates: "http://jabber.org/protocol/chatstates",

@@ -14,6 +14,7 @@ import { vcardGet } from "./vcard.ts";
 import { mamForm, mamMeta, mamQuery } from "./mam.ts";
 import { MAM_NS } from "../history/mam.ts";
 import { discoInfo, discoItems } from "./disco.ts";
+import { moderateIq } from "./moderate.ts";
 import { gatewayGet, gatewaySet, registerGet, registerSet } from "./register.ts";
 
 const VERSION = (createRequire(import.meta.url)("../../package.json") as { version: string }).version;
@@ -75,6 +76,9 @@ export async function handleIq(net: Network, stanza: Element, from: { bare: stri
       break;
     case `set query ${NS.mucAdmin}`:
       await mucAdminSet(net, stanza, from, to.local);
+      break;
+    case `set moderate ${NS.moderate}`:
+      await moderateIq(net, stanza, from, to);
       break;
     case `set command ${NS.commands}`:
       result = await executeCommand(net, stanza, from.bare);

@@ -19,6 +19,7 @@ import { randomId } from "../ids.ts";
 import { NS } from "../stanzas/ns.ts";
 import { cloneElement } from "../stanzas/clone.ts";
 import { archiveIdFor, archiveJidOf, ownIdsScope } from "../history/direct.ts";
+import { sendInvite } from "./invite.ts";
 
 const CHAT_STATES: ChatState[] = ["active", "composing", "paused", "inactive", "gone"];
 
@@ -54,6 +55,8 @@ export async function handleMessage(
 
   let chat: ChatRef;
   if (address.kind === "room") {
+    // A mediated invitation (XEP-0045 §7.8.2) is a message to the bare room of any type.
+    if (!to.resource && stanza.getChild("x", NS.mucUser)?.getChild("invite")) return sendInvite(net, stanza, from, address.room);
     if (to.resource) {
       // In-room private message (XEP-0045 §7.5) to an occupant: reach the person behind the nick.
       const state = net.rooms.get(from.bare, address.room);
