@@ -5,7 +5,7 @@
  *
  *   node_modules/.bin/node bench/irc/run.ts [--users 200] [--hold 20]
  *        [--messages 2000] [--runs 3] [--latency 200] [--window 100] [--room-size 10]
- *        [--only estuary|biboumi] [--profile] [--keep-profile DIR]
+ *        [--only estuary|biboumi|baseline[,…]] [--baseline] [--profile] [--keep-profile DIR]
  */
 import { execFileSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
@@ -19,6 +19,7 @@ import { connectClient, type TestClient } from "../../test/support/xmpp-client.t
 import { ircRemote, type IrcRemote } from "../../test/support/irc-remote.ts";
 import { startEstuary } from "./estuary.ts";
 import { BIBOUMI_BINARY, configureBiboumiServer, startBiboumi } from "./biboumi.ts";
+import { startBaseline } from "./baseline.ts";
 import { adopt, rssKiB, type Tracked } from "./procs.ts";
 import { IRC_SERVER, ircToXmpp, joinRoom, latencyIrcToXmpp, latencyXmppToIrc, log, medianRun, roomJid, xmppToIrc, type Pair, type Throughput } from "./drive.ts";
 import { pool, round, sleep, slope } from "./stats.ts";
@@ -35,6 +36,7 @@ const { values: args } = parseArgs({
     "store-dir": { type: "string" },
     "room-size": { type: "string", default: "10" },
     only: { type: "string" },
+    baseline: { type: "boolean", default: false },
     profile: { type: "boolean", default: false },
     "keep-profile": { type: "string" },
     "heap-snapshots": { type: "string" },
@@ -77,10 +79,19 @@ const PASSWORD = "bench-pw";
  */
 const IRC_NET_BUFFER = 65534;
 
-type Kind = "estuary" | "biboumi";
-const DOMAINS: Record<Kind, string> = { estuary: "irc.localhost", biboumi: "biboumi.localhost" };
-const SECRETS: Record<Kind, string> = { estuary: "estuary-bench-secret", biboumi: "biboumi-bench-secret" };
-const kinds: Kind[] = args.only === "estuary" || args.only === "biboumi" ? [args.only] : ["estuary", "biboumi"];
+/** baseline: the thinnest Node gateway (baseline.ts), a floor to read the other two against. */
+type Kind = "estuary" | "biboumi" | "baseline";
+const KINDS: Kind[] = ["estuary", "biboumi", "baseline"];
+const DOMAINS: Record<Kind, string> = { estuary: "irc.localhost", biboumi: "biboumi.localhost", baseline: "baseline.localhost" };
+const SECRETS: Record<Kind, string> = { estuary: "estuary-bench-secret", biboumi: "biboumi-bench-secret", baseline: "baseline-bench-secret" };
+/** Each gateway's letter in nicks and channel names (runs follow one another on one IRC server). */
+const TAG: Record<Kind, string> = { estuary: "e", biboumi: "b", baseline: "n" };
+const only = args.only?.split(",").map((k) => k.trim());
+if (only?.some((k) => !KINDS.includes(k as Kind))) {
+  process.stderr.write(`--only takes ${KINDS.join(", ")} (comma-separated)\n`);
+  process.exit(2);
+}
+const kinds: Kind[] = only ? (only as Kind[]) : ["estuary", "biboumi", ...(args.baseline ? (["baseline"] as const) : [])];
 if (kinds.includes("biboumi") && !existsSync(BIBOUMI_BINARY)) {
   // The comparison needs Debian's biboumi package (not part of scripts/setup.sh: the bench is not a test).
   process.stderr.write(`[bench] ${BIBOUMI_BINARY} is missing; installing the Debian package\n`);
@@ -124,7 +135,7 @@ async function joinUsers(
       c.inbox.length = 0;
     });
     if (kind === "biboumi") await configureBiboumiServer(c, domain, IRC_SERVER, ircPort);
-    await joinRoom(c, roomJid(`#r${Math.floor(i / ROOM_SIZE)}`, domain), `${kind[0]}u${i}`, 60_000);
+    await joinRoom(c, roomJid(`#r${Math.floor(i / ROOM_SIZE)}`, domain), `${TAG[kind]}u${i}`, 60_000);
   });
   return (performance.now() - t0) / 1000;
 }
@@ -146,7 +157,9 @@ async function launch(
   const proc =
     kind === "estuary"
       ? startEstuary({ dir, domain, secret: SECRETS.estuary, componentPort: prosody.componentPort, ircPort: ircd.port, allow: prosody.domain, cpuProfile: profile, heapSnapshots, logLevel: args["estuary-log"], nodeFlags: args["node-flags"]?.split(/\s+/).filter(Boolean) })
-      : startBiboumi({ dir, domain, secret: SECRETS.biboumi, componentPort: prosody.componentPort, admin: `admin@${prosody.domain}` });
+      : kind === "baseline"
+        ? startBaseline({ dir, domain, secret: SECRETS.baseline, componentPort: prosody.componentPort, ircPort: ircd.port })
+        : startBiboumi({ dir, domain, secret: SECRETS.biboumi, componentPort: prosody.componentPort, admin: `admin@${prosody.domain}` });
   try {
     await componentUp(prosody, domain, logFrom, proc);
   } catch (err) {
@@ -170,12 +183,12 @@ async function trafficPhase(kind: Kind, prosody: ProsodyHandle, ircd: InspircdHa
   let bench: TestClient | undefined;
   let listener: IrcRemote | undefined;
   try {
-    const channel = `#tput${kind[0]}`;
+    const channel = `#tput${TAG[kind]}`;
     const room = roomJid(channel, domain);
-    [bench, listener] = await Promise.all([connectClient(prosody, "bench", PASSWORD, `bench-${kind}`), ircRemote(ircd, `${kind[0]}listen`)]);
+    [bench, listener] = await Promise.all([connectClient(prosody, "bench", PASSWORD, `bench-${kind}`), ircRemote(ircd, `${TAG[kind]}listen`)]);
     await listener.join(channel);
     if (kind === "biboumi") await configureBiboumiServer(bench, domain, IRC_SERVER, ircd.port);
-    const nick = await joinRoom(bench, room, `${kind[0]}bench`);
+    const nick = await joinRoom(bench, room, `${TAG[kind]}bench`);
     const otherPids: Record<string, number> = {};
     const prosodyPid = Number(readFileSync(join(prosody.dir, "prosody.pid"), "utf8").trim());
     if (prosodyPid > 0) otherPids.prosody = prosodyPid;
@@ -325,7 +338,8 @@ async function memoryPhase(kind: Kind, prosody: ProsodyHandle, ircd: InspircdHan
 async function runGateway(kind: Kind, prosody: ProsodyHandle, ircd: InspircdHandle): Promise<Record<string, unknown>> {
   const traffic = args["memory-only"] ? {} : await trafficPhase(kind, prosody, ircd);
   const rss = await memoryPhase(kind, prosody, ircd);
-  return { version: kind === "biboumi" ? "biboumi 9.0 (Debian)" : "estuary (this tree)", profiled: kind === "estuary" && args.profile === true, ...traffic, rss };
+  const version = { estuary: "estuary (this tree)", biboumi: "biboumi 9.0 (Debian)", baseline: "baseline (bench/irc/baseline.ts: Node + @xmpp/component + raw sockets)" }[kind];
+  return { version, profiled: kind === "estuary" && args.profile === true, ...traffic, rss };
 }
 
 /** Stops the clients and the gateway; returns the CPU profile summary when one was asked for. */
@@ -407,6 +421,17 @@ async function main(): Promise<void> {
       rssPerUser: ratio(e.rss?.perUserKiB, b.rss?.perUserKiB),
       rssRest: ratio(e.rss?.restKiB, b.rss?.restKiB),
     };
+  }
+  const n = out.baseline as Record<string, Record<string, number>> | undefined;
+  if (n) {
+    // What the floor allows: > 1 for throughput means the gateway reaches that share of it.
+    const vs = (g: Record<string, Record<string, number>> | undefined) =>
+      g && {
+        xmppToIrc: ratio(g.xmppToIrc?.msgsPerSec, n.xmppToIrc?.msgsPerSec),
+        ircToXmpp: ratio(g.ircToXmpp?.msgsPerSec, n.ircToXmpp?.msgsPerSec),
+        rssPerUser: ratio(g.rss?.perUserKiB, n.rss?.perUserKiB),
+      };
+    out.againstBaseline = { estuary: vs(e), biboumi: vs(b) };
   }
   out.elapsedSeconds = round((performance.now() - started) / 1000, 1);
   process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
