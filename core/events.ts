@@ -40,6 +40,7 @@ import { gatewayPresence } from "./xmpp/presence.ts";
 import { ensureContact, notePresence } from "./contacts.ts";
 import { archiveIdFor, archiveJidOf } from "./history/direct.ts";
 import { deliverInvite } from "./xmpp/invite.ts";
+import { announceModeration, tombstone } from "./xmpp/moderate.ts";
 
 /** Last session state per network and user, to announce an outage once and its end once (one entry per user ever connected: bounded by limits.maxUsers). */
 const lastState = new Map<string, string>();
@@ -62,9 +63,10 @@ function routes(net: Network, user: string, chat: ChatRef, from: Sender): { from
 /** Nicks become JID resourceparts: a network's odd nick must not make the server bounce our stanzas. */
 function cleanNicks(event: LegacyEvent): LegacyEvent {
   switch (event.type) {
+    case "retract":
+      return { ...event, from: { ...event.from, nick: resourceSafe(event.from.nick) }, ...(event.by ? { by: { ...event.by, nick: resourceSafe(event.by.nick) } } : {}) };
     case "message":
     case "edit":
-    case "retract":
     case "reactions":
     case "typing":
       return { ...event, from: { ...event.from, nick: resourceSafe(event.from.nick) } };
@@ -130,9 +132,11 @@ export async function handleEvent(net: Network, user: string, raw: LegacyEvent):
       const scope = scopeOf(user, net.name, event.chat);
       const target = await net.store.idmap.xmppFor(scope, event.id);
       if (!target) return; // nothing the user's client could have shown
-      const archiveJid = archiveJidOf(net, event.chat);
-      const archived = archiveJid === undefined ? undefined : await archiveIdFor(net, user, event.chat, event.id);
-      if (archiveJid !== undefined && archived !== undefined) await archiveCall(net, () => net.archive?.retract(user, archiveJid, archived));
+      await tombstone(net, user, event.chat, event.id);
+      // Removed by someone else (a moderator on the network): in a room that is XEP-0425
+      // moderation, announced by the room itself, not a retraction from the author.
+      const room = event.by && event.chat.kind === "room" ? net.rooms.get(user, event.chat.room) : undefined;
+      if (event.by && room) return announceModeration(net, room, target, event.by.nick, event.reason);
       for (const r of routes(net, user, event.chat, event.from)) {
         net.send(
           xml(
