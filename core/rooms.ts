@@ -4,14 +4,13 @@
  * membership per user (one IRC JOIN, whatever the number of XMPP clients);
  * each joined resource gets the room's traffic and its own join replay.
  */
-import { createHash } from "node:crypto";
 import { xml } from "@xmpp/component";
 import type { Element } from "@xmpp/xml";
 import { asEstuaryError, fail, type EstuaryError } from "./errors.ts";
 import type { Affiliation, LegacyEvent, Occupant, Role, RoomId, RoomSnapshot, Show } from "./model.ts";
 import type { Network } from "./network.ts";
 import { errorElement } from "./stanzas/error.ts";
-import { mucJoinError, occupantPresence } from "./stanzas/muc.ts";
+import { mucJoinError, occupantId, occupantPresence } from "./stanzas/muc.ts";
 import { resourceSafe } from "./stanzas/xml-safe.ts";
 import { historyMessage, type MucHistoryRequest } from "./history/mam.ts";
 import { serializeStyling } from "./format/xep0393.ts";
@@ -98,7 +97,11 @@ export class RoomRegistry {
     if (existing) {
       if (existing.resources.has(full)) {
         if (nick !== existing.nick) await this.changeNick(user, full, existing, nick);
-        else if (rejoin) await this.replay(user, existing, full, [], history);
+        else if (rejoin) {
+          // A rejoin carries the client's current availability too (XEP-0045 §7.2.3).
+          if (presence) existing.selfShow = presence;
+          await this.replay(user, existing, full, [], history);
+        }
         else if (presence) {
           await net.sessions.peek(user)?.setPresence?.(presence.show, presence.status).catch(() => {});
           // XEP-0045 §7.7: the changed availability goes to every occupant, the sender included
@@ -109,7 +112,11 @@ export class RoomRegistry {
         return;
       }
       existing.resources.add(full);
+      // The occupant's availability is the latest presence any of its resources sent (XEP-0045 §7.7).
+      const changed = presence !== undefined && (presence.show !== (existing.selfShow?.show ?? "available") || presence.status !== existing.selfShow?.status);
+      if (presence) existing.selfShow = presence;
       await this.replay(user, existing, full, nick !== existing.nick ? [210] : [], history);
+      if (changed) for (const to of existing.resources) if (to !== full) net.send(this.selfPresence(existing, to, [110]));
       return;
     }
     const key = `${user}\n${room}`;
@@ -121,7 +128,7 @@ export class RoomRegistry {
     }
     const resources = new Map([[full, nick]]);
     const histories = new Map([[full, history]]);
-    const promise = this.doJoin(user, room, nick, password, resources, histories).finally(() => this.pending.delete(key));
+    const promise = this.doJoin(user, room, nick, password, resources, histories, presence).finally(() => this.pending.delete(key));
     this.pending.set(key, { resources, history: histories, promise });
     return promise;
   }
@@ -133,6 +140,7 @@ export class RoomRegistry {
     password: string | undefined,
     resources: Map<string, string>,
     histories: Map<string, MucHistoryRequest>,
+    presence?: { show: Show; status?: string },
   ): Promise<void> {
     const net = this.net();
     const roomJid = net.jidOf({ kind: "room", room });
@@ -170,6 +178,9 @@ export class RoomRegistry {
       resources: new Set(resources.keys()),
       occupants: new Map(snapshot.occupants.map((o) => [resourceSafe(o.nick), { ...o, nick: resourceSafe(o.nick) }])),
       subject: snapshot.subject ? { text: snapshot.subject.text, ...(snapshot.subject.by !== undefined ? { by: resourceSafe(snapshot.subject.by) } : {}) } : undefined,
+      // XEP-0045 §7.2.3: the room reflects the occupant's presence as sent, so a join with
+      // <show>away</show> and a status gets its self-presence with them (clients show it).
+      ...(presence ? { selfShow: presence } : {}),
     };
     rooms.set(room, state);
     await net.store.rooms.add(user, net.name, room, state.nick).catch((err: unknown) => net.log.warn({ err }, "could not persist room"));
@@ -233,7 +244,15 @@ export class RoomRegistry {
     if (!state || !state.resources.delete(full)) return;
     if (echo) {
       net.send(
-        occupantPresence({ from: `${state.jid}/${state.nick}`, to: full, ...state.self, unavailable: true, statuses: [110], status }),
+        occupantPresence({
+          from: `${state.jid}/${state.nick}`,
+          to: full,
+          ...state.self,
+          unavailable: true,
+          statuses: [110],
+          status,
+          occupantId: selfOccupantId(state, full),
+        }),
       );
     }
     if (state.resources.size > 0) return;
@@ -333,7 +352,7 @@ export class RoomRegistry {
             reason: event.how === "kick" || event.how === "ban" ? event.reason : undefined,
             status: event.how === "kick" || event.how === "ban" ? undefined : event.reason,
             actor: event.by,
-            occupantId: occupantIdOf(state, o),
+            occupantId: occupantIdOf(net, state, o),
           }),
         );
         return;
@@ -354,6 +373,8 @@ export class RoomRegistry {
             unavailable: true,
             newNick: event.new,
             statuses: [303, ...self],
+            // XEP-0421: the id stays across the change, which is how clients follow the person.
+            occupantId: isSelf ? selfOccupantId(state, full) : occupantIdOf(net, state, o),
           }),
         );
         if (isSelf) {
@@ -389,6 +410,7 @@ export class RoomRegistry {
             statuses: [110, ...statuses],
             reason: event.reason,
             actor: event.by,
+            occupantId: selfOccupantId(state, full),
           }),
         );
         this.byUser.get(user)?.delete(event.room);
@@ -408,7 +430,7 @@ export class RoomRegistry {
       show: o.show,
       status: o.status,
       jid: o.contact ? net.jidOf({ kind: "contact", contact: o.contact }) : undefined,
-      occupantId: occupantIdOf(state, o),
+      occupantId: occupantIdOf(net, state, o),
     });
   }
 
@@ -422,13 +444,19 @@ export class RoomRegistry {
       status: state.selfShow?.status,
       jid: to,
       statuses,
+      occupantId: selfOccupantId(state, to),
     });
   }
 }
 
-/** XEP-0421: stable per person and room, opaque, not revealing the person's id. */
-function occupantIdOf(state: RoomState, o: Occupant): string {
-  return createHash("sha256").update(`${state.jid}\n${o.contact ?? o.nick}`).digest("base64url").slice(0, 22);
+/** XEP-0421 id of an occupant the network knows (its contact JID when it has one). */
+function occupantIdOf(net: Network, state: RoomState, o: Occupant): string {
+  return occupantId(state.jid, { nick: o.nick, ...(o.contact !== undefined ? { jid: net.jidOf({ kind: "contact", contact: o.contact }) } : {}) });
+}
+
+/** XEP-0421 id of the user themselves, as their own messages are archived (from their bare JID). */
+function selfOccupantId(state: RoomState, to: string): string {
+  return occupantId(state.jid, { jid: to.split("/")[0] ?? to, nick: state.nick });
 }
 
 

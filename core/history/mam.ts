@@ -18,6 +18,7 @@ import { xml } from "@xmpp/component";
 import type { Element } from "@xmpp/xml";
 import { fail } from "../errors.ts";
 import { NS } from "../stanzas/ns.ts";
+import { occupantId } from "../stanzas/muc.ts";
 import type { ArchiveMetadata, ArchivedMessage, ArchivePage } from "./archive.ts";
 
 export const MAM_NS = "urn:xmpp:mam:2";
@@ -144,7 +145,8 @@ export function parseMamQuery(iq: Element): MamQuery {
       }
     }
   }
-  if (result.start && result.end && result.start > result.end) throw fail("bad-request", "start is after end");
+  // A start after the end is no error (XEP-0313 §4.1.2 defines each bound alone; Prosody answers
+  // such a query too): the archive finds nothing between them, an empty and complete page.
 
   const set = query.getChild("set", RSM_NS);
   if (set) {
@@ -227,6 +229,8 @@ function archivedStanza(m: ArchivedMessage, roomJid: string, to?: string, delayF
     m.fromJid !== undefined ? xml("x", { xmlns: NS.mucUser }, xml("item", { jid: m.fromJid })) : undefined,
     m.originId !== undefined ? xml("origin-id", { xmlns: NS.sid, id: m.originId }) : undefined,
     xml("stanza-id", { xmlns: NS.sid, id: m.archiveId, by: roomJid }),
+    // XEP-0421 §4: history and MAM results carry the sender's occupant-id, the one of their presences.
+    xml("occupant-id", { xmlns: NS.occupantId, id: occupantId(roomJid, { nick: m.from, ...(m.fromJid !== undefined ? { jid: m.fromJid } : {}) }) }),
   );
 }
 

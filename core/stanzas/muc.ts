@@ -4,6 +4,7 @@
  * 303 nick change, 307 kicked, 301 banned, 333 removed for technical reasons
  * (XEP-0045 §7.14 / XEP-0410: used when the network connection is gone).
  */
+import { createHash } from "node:crypto";
 import { xml } from "@xmpp/component";
 import type { Element } from "@xmpp/xml";
 import type { EstuaryError } from "../errors.ts";
@@ -52,6 +53,21 @@ export function occupantPresence(o: OccupantPresenceOptions): Element {
     o.occupantId ? xml("occupant-id", { xmlns: NS.occupantId, id: o.occupantId }) : undefined,
     ...(o.extra ?? []),
   );
+}
+
+/**
+ * XEP-0421 occupant-id of whoever speaks in a room: the same for their
+ * presences, live messages, join history and MAM results (§4: "every message
+ * and every presence"), so it is derived from what the archive keeps too:
+ * `jid` is the sender's real JID (a network contact's JID, or the user's own
+ * bare JID for themselves), `nick` the occupant nick when no JID is known.
+ * Stable per room and person (§5.1), opaque, 22 characters. Gateway rooms are
+ * non-anonymous (the real JID is in every presence), so the hash hides nothing
+ * that §5.1's pseudonymity rule protects.
+ */
+export function occupantId(roomJid: string, who: { jid?: string; nick: string }): string {
+  const key = who.jid !== undefined ? `jid:${who.jid}` : `nick:${who.nick}`;
+  return createHash("sha256").update(`${roomJid}\n${key}`).digest("base64url").slice(0, 22);
 }
 
 export function occupantOptions(occupant: Occupant): Pick<OccupantPresenceOptions, "role" | "affiliation" | "show" | "status"> {

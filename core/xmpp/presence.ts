@@ -47,7 +47,20 @@ export async function handlePresence(net: Network, stanza: Element, from: { bare
       return;
     }
     if (type !== undefined) return; // subscriptions to rooms mean nothing
-    if (!to.resource) throw fail("bad-request", "Add a nickname to join a room (room@domain/nick)");
+    if (!to.resource) {
+      // XEP-0045 §7.2.1: a join without a nickname is jid-malformed (modify), from the room's bare JID.
+      // The error kinds have no jid-malformed, so the presence error is built here.
+      const roomJid = net.jidOf(address);
+      net.send(
+        xml(
+          "presence",
+          { from: roomJid, to: from.full, type: "error", id: stanza.attrs.id },
+          xml("x", { xmlns: NS.muc }),
+          xml("error", { type: "modify", by: roomJid }, xml("jid-malformed", { xmlns: NS.stanzas }), xml("text", { xmlns: NS.stanzas, "xml:lang": "en" }, "Add a nickname to join a room (room@domain/nick)")),
+        ),
+      );
+      return;
+    }
     if (!net.adapter.capabilities.rooms) throw fail("unsupported", `${net.adapter.displayName} has no rooms`);
     const password = stanza.getChild("x", NS.muc)?.getChildText("password") ?? undefined;
     const showText = stanza.getChildText("show");

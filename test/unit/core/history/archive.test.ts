@@ -135,6 +135,15 @@ describe.each(backends)("archive on $name", ({ name, persistent, url }) => {
     expect(m).toEqual(msg(3));
   });
 
+  it("finds nothing, completely, between a start after the end (XEP-0313 §4.1.2)", async () => {
+    const a = await open();
+    await fill(a, 10);
+    const page = await a.query({ user: USER, room: ROOM, start: new Date(BASE + 6 * 60_000), end: new Date(BASE + 3 * 60_000), max: 50 });
+    expect(page).toEqual({ messages: [], complete: true, count: 0 });
+    const last = await a.query({ user: USER, room: ROOM, start: new Date(BASE + 6 * 60_000), end: new Date(BASE + 3 * 60_000), before: true, max: 5 });
+    expect(last).toEqual({ messages: [], complete: true, count: 0 });
+  });
+
   it("orders by the message's time, then by arrival for the same millisecond", async () => {
     const a = await open();
     const at = new Date(BASE);
