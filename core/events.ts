@@ -69,6 +69,7 @@ function cleanNicks(event: LegacyEvent): LegacyEvent {
     case "edit":
     case "reactions":
     case "typing":
+    case "invite":
       return { ...event, from: { ...event.from, nick: resourceSafe(event.from.nick) } };
     case "join":
     case "occupant":
