@@ -147,6 +147,12 @@ describe("gateway rooms as real clients use them", () => {
     expect(update.getChild("occupant-id", OCCUPANT_ID)?.attrs.id).toBe(self);
   });
 
+  it("XEP-0045 §6.4: the room's muc#roominfo fields are the user's view of it (occupants with the user, subject)", async () => {
+    const rooms = gateway.networks.get("test")!.rooms;
+    expect(rooms.roomInfo(USER, "#garden")).toEqual({ occupants: 3, subject: "Welcome to #garden" });
+    expect(rooms.roomInfo(USER, "#nowhere")).toEqual({});
+  });
+
   it("XEP-0410: a self-ping from a joined resource is answered; from a resource that is not joined it is not-acceptable", async () => {
     await expect(phone.iq(xml("iq", { type: "get", to: `${room("garden")}/romeo` }, xml("ping", { xmlns: "urn:xmpp:ping" })))).resolves.toBeDefined();
     await expect(laptop.iq(xml("iq", { type: "get", to: `${room("garden")}/romeo` }, xml("ping", { xmlns: "urn:xmpp:ping" })))).rejects.toMatchObject({
