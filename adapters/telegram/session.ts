@@ -14,7 +14,7 @@
 import { Api, GrammyError, InputFile } from "grammy";
 import type { ReactionTypeEmoji } from "grammy/types";
 import type { AdapterSession, SessionContext } from "../../core/adapter.ts";
-import { fail } from "../../core/errors.ts";
+import { fail, isEstuaryError } from "../../core/errors.ts";
 import type { ChatRef, ChatState, ContactId, MessageId, OutgoingMessage, RoomId, RoomSnapshot, SendResult } from "../../core/model.ts";
 import { toEntities, type Formatted } from "./entities.ts";
 import { apiError } from "./errors.ts";
@@ -272,6 +272,26 @@ export class TelegramSession implements AdapterSession {
   async retract(chat: ChatRef, id: MessageId): Promise<void> {
     const t = this.target(chat);
     await this.call(t.chatId, "Telegram refused to delete the message", () => this.api.deleteMessage(t.chatId, Number(id)));
+  }
+
+  /**
+   * XEP-0425 moderation: deleteMessage on someone else's message, which
+   * Telegram allows a bot that is a group administrator with the
+   * can_delete_messages right, within 48 hours of sending
+   * (https://core.telegram.org/bots/api#deletemessage); otherwise it answers
+   * 400 "message can't be deleted", the user's `forbidden`. Telegram keeps no
+   * reason for a deletion.
+   */
+  async moderate(room: RoomId, id: MessageId): Promise<void> {
+    const t = this.target({ kind: "room", room });
+    try {
+      await this.call(t.chatId, "Telegram refused to delete the message", () => this.api.deleteMessage(t.chatId, Number(id)));
+    } catch (err) {
+      if (isEstuaryError(err) && err.kind === "not-allowed") {
+        throw fail("forbidden", `${err.message} (the bot must be an administrator of the group allowed to delete messages)`, { cause: err.cause });
+      }
+      throw err;
+    }
   }
 
   /**
