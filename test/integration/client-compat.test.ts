@@ -191,6 +191,26 @@ describe("gateway rooms as real clients use them", () => {
     expect(net.log.filter((r) => r.op === "leave")).toEqual([]);
   });
 
+  it("bookmarks autojoin after a reconnect: the old session's unavailable frees the resource, the same nick joins again with the whole room", async () => {
+    await join(laptop, "garden", { history: { maxstanzas: "0" } });
+    const rooms = gateway.networks.get("test")!.rooms;
+    const full = laptop.jid;
+    expect(rooms.isJoined(USER, "#garden", full)).toBe(true);
+    await laptop.stop();
+    // Prosody tells the room the resource went (RFC 6121 §4.6.3: directed presence), so no ghost stays.
+    await waitFor(() => (rooms.isJoined(USER, "#garden", full) ? undefined : true), { what: "laptop gone from #garden" });
+    laptop = await connectClient(prosody, "romeo", "pw", "laptop");
+    const again = await join(laptop, "garden", { history: { maxstanzas: "0" } });
+    expect(again.filter((s) => s.name === "presence").map((s) => s.attrs.from)).toEqual([
+      `${room("garden")}/alice`,
+      `${room("garden")}/bob`,
+      `${room("garden")}/romeo`,
+    ]);
+    // The phone stayed in throughout: one network membership, never left.
+    expect(net.log.filter((r) => r.op === "leave" && r.chat?.kind === "room" && r.chat.room === "#garden")).toEqual([]);
+    await leave(laptop, "garden");
+  });
+
   it("XEP-0045 §7.6: a nick change is an unavailable 303 with the new nick, then the self-presence under it, both with the same occupant-id", async () => {
     const before = (await join(phone, "garden", { history: { maxstanzas: "0" } })).find((s) => s.name === "presence" && mucStatusCodes(s).includes("110"))!;
     const id = before.getChild("occupant-id", OCCUPANT_ID)?.attrs.id;
