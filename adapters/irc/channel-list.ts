@@ -55,6 +55,8 @@ export class ChannelList {
   private pending: Pending | undefined;
   private inflight: Promise<ListedChannel[]> | undefined;
   private cached: { at: number; list: ListedChannel[] } | undefined;
+  /** Drops the cached list once stale: up to maxEntries channels per user must not stay for the connection's life. */
+  private expiry: NodeJS.Timeout | undefined;
 
   constructor(options: ChannelListOptions) {
     this.opts = {
@@ -79,6 +81,9 @@ export class ChannelList {
           if (pending.settled) return;
           pending.settled = true;
           this.cached = { at: this.opts.now(), list };
+          clearTimeout(this.expiry);
+          this.expiry = setTimeout(() => (this.cached = undefined), this.opts.cacheMs);
+          this.expiry.unref?.();
           this.inflight = undefined;
           resolve(list);
         },
@@ -102,6 +107,17 @@ export class ChannelList {
     });
     this.inflight = p;
     return p;
+  }
+
+  /** The connection is closing: nothing kept, no timer left. */
+  dispose(): void {
+    clearTimeout(this.expiry);
+    this.cached = undefined;
+    if (this.pending) {
+      clearTimeout(this.pending.timer);
+      this.pending.reject(fail("unavailable", "The connection closed before the server listed its channels"));
+      this.pending = undefined;
+    }
   }
 
   /** Lines of a LIST answer (or its refusal): true when consumed here. */

@@ -544,6 +544,7 @@ export class IrcConnection {
     this.failJoins(fail("unavailable", "Session closed"));
     this.settleSayWaits();
     this.invites.settleAll();
+    this.channelList.dispose();
     this.lines.rejectAll(fail("unavailable", "Not sent: the session was closed"));
     if (this.nickChange) {
       clearTimeout(this.nickChange.timer);

@@ -113,3 +113,25 @@ describe("INVITE answers", () => {
     await w.result;
   });
 });
+
+describe("memory", () => {
+  it("drops a stale list by itself, and everything when the connection closes", async () => {
+    vi.useFakeTimers();
+    try {
+      const send = vi.fn(async () => {});
+      const list = new ChannelList({ send, cacheMs: 1000, now: () => Date.now() });
+      const first = list.list();
+      list.onMessage(line("322", "me", "#a", "1", ""));
+      list.onMessage(line("323", "me", "End"));
+      await first;
+      expect((list as unknown as { cached?: unknown }).cached).toBeDefined();
+      await vi.advanceTimersByTimeAsync(1001);
+      expect((list as unknown as { cached?: unknown }).cached).toBeUndefined();
+      const pending = kindOf(list.list());
+      list.dispose();
+      expect(await pending).toBe("unavailable");
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
