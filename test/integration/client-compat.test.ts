@@ -147,6 +147,24 @@ describe("gateway rooms as real clients use them", () => {
     expect(update.getChild("occupant-id", OCCUPANT_ID)?.attrs.id).toBe(self);
   });
 
+  it("XEP-0421 §4: live messages carry the sender's occupant-id; the room replaces one a client forged in its own message", async () => {
+    const joined = await join(phone, "garden", { history: { maxstanzas: "0" } });
+    const idOf = (nick: string) =>
+      joined.find((s) => s.name === "presence" && s.attrs.from === `${room("garden")}/${nick}`)?.getChild("occupant-id", OCCUPANT_ID)?.attrs.id;
+    expect(idOf("alice")).toBeDefined();
+
+    say("garden", "oid-1", "Alice speaks with her own id");
+    const fromAlice = await phone.waitFor((s) => s.getChildText("body") === "Alice speaks with her own id");
+    expect(fromAlice.getChildren("occupant-id", OCCUPANT_ID).map((o) => o.attrs.id)).toEqual([idOf("alice")]);
+
+    await phone.send(
+      xml("message", { type: "groupchat", to: room("garden"), id: "forged-oid" }, xml("body", {}, "I claim to be Alice"), xml("occupant-id", { xmlns: OCCUPANT_ID, id: idOf("alice") })),
+    );
+    const reflected = await phone.waitFor((s) => s.attrs.id === "forged-oid" && s.attrs.from === `${room("garden")}/romeo`);
+    expect(reflected.getChildren("occupant-id", OCCUPANT_ID).map((o) => o.attrs.id)).toEqual([idOf("romeo")]);
+    expect(idOf("romeo")).not.toBe(idOf("alice"));
+  });
+
   it("XEP-0045 §6.4: the room's muc#roominfo fields are the user's view of it (occupants with the user, subject)", async () => {
     const rooms = gateway.networks.get("test")!.rooms;
     expect(rooms.roomInfo(USER, "#garden")).toEqual({ occupants: 3, subject: "Welcome to #garden" });
