@@ -184,7 +184,7 @@ export class MatrixSession implements AdapterSession {
       signal: this.signal,
       what: "Reading the room failed",
     });
-    room.members.clear();
+    room.clearMembers();
     room.encrypted = false;
     for (const ev of events) room.apply(ev);
     room.loaded = true;
