@@ -8,6 +8,7 @@ import type { Element } from "@xmpp/xml";
 import { fail } from "../errors.ts";
 import type { Network } from "../network.ts";
 import { NS } from "../stanzas/ns.ts";
+import { roomInfoForm } from "../stanzas/muc.ts";
 import { commandItems } from "./commands.ts";
 import { MAM_FEATURES } from "../history/mam.ts";
 import { archivesDirect } from "../history/direct.ts";
@@ -19,6 +20,8 @@ export const CAPS_NODE = "https://estuary.example/caps";
 interface Info {
   identities: { category: string; type: string; name?: string }[];
   features: string[];
+  /** XEP-0128 extended info (a room's muc#roominfo); not part of caps (rooms send none). */
+  forms?: Element[];
 }
 
 function gatewayInfo(net: Network): Info {
@@ -29,7 +32,7 @@ function gatewayInfo(net: Network): Info {
   return { identities, features };
 }
 
-function roomInfo(name: string, archived: boolean): Info {
+function roomInfo(name: string, archived: boolean, moderation: boolean): Info {
   return {
     identities: [{ category: "conference", type: "text", name }],
     // XEP-0045 §6.4 features: gateway rooms are public, open, non-anonymous (we show contact JIDs), temporary.
@@ -46,6 +49,8 @@ function roomInfo(name: string, archived: boolean): Info {
       NS.occupantId,
       NS.ping,
       ...(archived ? MAM_FEATURES : []),
+      // XEP-0425 §3: the room lets its moderators remove messages (where the network can).
+      ...(moderation ? [NS.moderate] : []),
     ],
   };
 }
@@ -78,7 +83,10 @@ function infoFor(net: Network, to: string, user: string): Info {
   const address = net.addressOf(to.slice(0, at));
   if (!address) throw fail("not-found", "No such room or contact on this gateway");
   if (address.kind === "room" && slash >= 0) return occupantInfo(net, user, address.room, to.slice(slash + 1));
-  if (address.kind === "room") return roomInfo(address.room, net.archive !== undefined);
+  if (address.kind === "room") {
+    const info = roomInfo(address.room, net.archive !== undefined, net.adapter.capabilities.moderation === true);
+    return { ...info, forms: [roomInfoForm(net.rooms.roomInfo(user, address.room))] };
+  }
   if (address.kind === "service") {
     // disco#items on a service lists its public rooms (IRC LIST), paged with RSM (XEP-0059 §4).
     const features = [NS.discoInfo, NS.commands, ...(net.adapter.capabilities.rooms ? [NS.discoItems, RSM_NS] : [])];
@@ -93,6 +101,7 @@ function infoElement(info: Info, node?: string): Element {
     { xmlns: NS.discoInfo, node },
     ...info.identities.map((i) => xml("identity", i)),
     ...[...new Set(info.features)].map((f) => xml("feature", { var: f })),
+    ...(info.forms ?? []),
   );
 }
 

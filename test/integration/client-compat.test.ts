@@ -169,6 +169,13 @@ describe("gateway rooms as real clients use them", () => {
     const rooms = gateway.networks.get("test")!.rooms;
     expect(rooms.roomInfo(USER, "#garden")).toEqual({ occupants: 3, subject: "Welcome to #garden" });
     expect(rooms.roomInfo(USER, "#nowhere")).toEqual({});
+    // What a client reads: the XEP-0128 form in the room's disco#info; the test network has no moderation.
+    const info = (await phone.iq(xml("iq", { type: "get", to: room("garden") }, xml("query", { xmlns: "http://jabber.org/protocol/disco#info" })))).getChild("query")!;
+    const form = info.getChildren("x", "jabber:x:data").find((x) => x.getChildren("field").some((f) => f.attrs.var === "FORM_TYPE" && f.getChildText("value") === "http://jabber.org/protocol/muc#roominfo"));
+    const value = (v: string) => form?.getChildren("field").find((f) => f.attrs.var === v)?.getChildText("value");
+    expect(value("muc#roominfo_occupants")).toBe("3");
+    expect(value("muc#roominfo_subject")).toBe("Welcome to #garden");
+    expect(info.getChildren("feature").map((f) => f.attrs.var)).not.toContain("urn:xmpp:message-moderate:1");
   });
 
   it("XEP-0410: a self-ping from a joined resource is answered; from a resource that is not joined it is not-acceptable", async () => {

@@ -176,6 +176,12 @@ describe("message moderation (XEP-0425) with Matrix and Telegram", () => {
       expect(romeo.inbox.some((s) => s.attrs.from === `${LOBBY}/Carol` && s.getChild("retract", NS.retract) !== undefined)).toBe(false);
     });
 
+    it("the Matrix room advertises XEP-0425 in its disco#info", async () => {
+      const info = await romeo.iq(xml("iq", { type: "get", to: LOBBY }, xml("query", { xmlns: "http://jabber.org/protocol/disco#info" })));
+      const features = info.getChild("query")!.getChildren("feature").map((f) => f.attrs.var);
+      expect(features).toContain(NS.moderate);
+    });
+
     it("Carol redacting her own message stays her own XEP-0424 retraction", async () => {
       const oops = hs.asUser(carol).send(lobby, "oops, wrong room");
       const seen = await romeo.waitFor((s) => isMessage(s, `${LOBBY}/Carol`, "oops, wrong room"));
