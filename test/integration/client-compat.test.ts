@@ -135,6 +135,25 @@ describe("gateway rooms as real clients use them", () => {
     expect(historyBodies(joined)).toEqual([]);
   });
 
+  it("XEP-0045 §7.7: a presence change sent while the network is still answering the join is reflected once the join is done", async () => {
+    const release = net.holdJoin("#orchard");
+    phone.inbox.length = 0;
+    await phone.send(xml("presence", { to: `${room("orchard")}/romeo` }, xml("x", { xmlns: NS_MUC }), xml("show", {}, "away")));
+    await net.waitForSent((r) => r.op === "join" && r.chat?.kind === "room" && r.chat.room === "#orchard");
+    // The client changes its availability before the room answered (Conversations does on screen-off).
+    await phone.send(xml("presence", { to: `${room("orchard")}/romeo` }, xml("show", {}, "dnd"), xml("status", {}, "in a meeting")));
+    release();
+    // The user's stanzas to one room are handled in order: the join completes with the show it
+    // carried, then the change is reflected to the occupant (§7.7), so the client ends on it.
+    const first = await selfPresence(phone, "orchard");
+    expect(first.getChildText("show")).toBe("away");
+    const latest = await phone.waitFor((s) => s !== first && s.name === "presence" && s.attrs.from === `${room("orchard")}/romeo` && mucStatusCodes(s).includes("110"));
+    expect(latest.getChildText("show")).toBe("dnd");
+    expect(latest.getChildText("status")).toBe("in a meeting");
+    // The change did not become a second network join.
+    expect(net.log.filter((r) => r.op === "join" && r.chat?.kind === "room" && r.chat.room === "#orchard")).toHaveLength(1);
+  });
+
   it("XEP-0421: every presence the room sends carries one stable occupant-id, the user's own included", async () => {
     const joined = await join(phone, "garden", { history: { maxstanzas: "0" } });
     const ids = new Map(joined.filter((s) => s.name === "presence").map((s) => [s.attrs.from!, s.getChildren("occupant-id", OCCUPANT_ID).map((o) => o.attrs.id)]));
