@@ -283,6 +283,20 @@ describe("Telegram groups: service messages and edits", () => {
   });
 });
 
+describe("Telegram groups: outgoing limits", () => {
+  it("sends a file with a text over the 1024-character caption limit as the file, then the text", async () => {
+    await h.session.close();
+    h = await openSession(fake, TOKEN, BOT_ID, { fetch: async () => ({ data: new Uint8Array([1, 2, 3]), mediaType: "text/plain", name: "notes.txt" }) });
+    await h.session.joinRoom!(ROOM, "romeo", {});
+    const long = "word ".repeat(300).trim(); // 1499 characters
+    await h.session.sendMessage({ kind: "room", room: ROOM }, { text: plain(long), attachments: [{ url: "https://files.example/notes.txt" }] });
+    const [file, text] = fake.sent(TOKEN).slice(-2);
+    expect(file).toMatchObject({ method: "sendDocument", chat_id: GROUP });
+    expect(file!.caption).toBeUndefined();
+    expect(text).toMatchObject({ method: "sendMessage", text: long });
+  });
+});
+
 describe("Telegram groups: the bot shut out", () => {
   it("closes the room when Telegram answers 403 'bot was kicked', and refuses a send to an unknown chat with not-found", async () => {
     await h.session.joinRoom!(ROOM, "romeo", {});

@@ -32,7 +32,7 @@ export interface Harness {
 }
 
 /** Opens a session of the bot `token` (id `botId`) against `fake`, polling fast and without pacing. */
-export async function openSession(fake: FakeBotApi, token: string, botId: number): Promise<Harness> {
+export async function openSession(fake: FakeBotApi, token: string, botId: number, opts: { fetch?: SessionContext["fetch"] } = {}): Promise<Harness> {
   const events: LegacyEvent[] = [];
   const published: Harness["published"] = [];
   const media: MediaPublisher = {
@@ -48,9 +48,11 @@ export async function openSession(fake: FakeBotApi, token: string, botId: number
     log: silentLogger(),
     store: new MemoryStore(),
     signal: new AbortController().signal,
-    fetch: async () => {
-      throw new EstuaryError("unsupported", "no fetch in this test");
-    },
+    fetch:
+      opts.fetch ??
+      (async () => {
+        throw new EstuaryError("unsupported", "no fetch in this test");
+      }),
     media,
   };
   const adapter = createTelegramAdapter(
