@@ -4,7 +4,7 @@
  * stub media publisher).
  */
 import { waitFor } from "../../../support/wait.ts";
-import type { AdapterSession, MediaPublisher, ScopedStore, SessionContext } from "../../../../core/adapter.ts";
+import type { Adapter, AdapterSession, MediaPublisher, SafeFetch, ScopedStore, SessionContext } from "../../../../core/adapter.ts";
 import { EstuaryError } from "../../../../core/errors.ts";
 import { silentLogger } from "../../../../core/log.ts";
 import type { LegacyEvent } from "../../../../core/model.ts";
@@ -26,14 +26,39 @@ export class MemoryStore implements ScopedStore {
 
 export interface Harness {
   session: AdapterSession;
+  ctx: SessionContext;
+  /** The context's signal: abort it to stop the session as the gateway would. */
+  abort: AbortController;
   events: LegacyEvent[];
   published: { data: Uint8Array; meta: { mediaType?: string; name?: string } }[];
   next<T extends LegacyEvent["type"]>(type: T, pred?: (e: Extract<LegacyEvent, { type: T }>) => boolean): Promise<Extract<LegacyEvent, { type: T }>>;
 }
 
-/** Opens a session of the bot `token` (id `botId`) against `fake`, polling fast and without pacing. */
-export async function openSession(fake: FakeBotApi, token: string, botId: number, opts: { fetch?: SessionContext["fetch"] } = {}): Promise<Harness> {
+export interface SessionOptions {
+  /** Shared between sessions to test what survives a restart (a new MemoryStore otherwise). */
+  store?: ScopedStore;
+  /** false: the gateway has no HTTP listener, so ctx.media is absent. */
+  media?: boolean;
+  /** ctx.fetch (by default it refuses every URL). */
+  fetch?: SafeFetch;
+  /** Stored in the registration as validateRegistration would. */
+  botUsername?: string;
+  /** Adapter options merged over the fast test defaults. */
+  adapter?: Record<string, unknown>;
+}
+
+/** The adapter against `fake`, polling fast and without pacing; `extra` overrides these options. */
+export function telegramAdapter(fake: FakeBotApi, extra: Record<string, unknown> = {}): Adapter {
+  return createTelegramAdapter(
+    { apiRoot: fake.url, pollTimeoutSec: 1, rateLimits: { perChatPerSec: 100, perGroupPerMin: 6000, perBotPerSec: 100 }, reconnect: { initialMs: 50, maxMs: 200 }, ...extra },
+    { log: silentLogger() },
+  );
+}
+
+/** Opens a session of the bot `token` (id `botId`) against `fake`. */
+export async function openSession(fake: FakeBotApi, token: string, botId: number, opts: SessionOptions = {}): Promise<Harness> {
   const events: LegacyEvent[] = [];
+  const abort = new AbortController();
   const published: Harness["published"] = [];
   const media: MediaPublisher = {
     async publish(data, meta) {
@@ -43,25 +68,23 @@ export async function openSession(fake: FakeBotApi, token: string, botId: number
   };
   const ctx: SessionContext = {
     user: "romeo@localhost",
-    registration: { token, botId: String(botId) },
+    registration: { token, botId: String(botId), ...(opts.botUsername === undefined ? {} : { botUsername: opts.botUsername }) },
     emit: (e) => events.push(e),
     log: silentLogger(),
-    store: new MemoryStore(),
-    signal: new AbortController().signal,
+    store: opts.store ?? new MemoryStore(),
+    signal: abort.signal,
     fetch:
       opts.fetch ??
       (async () => {
         throw new EstuaryError("unsupported", "no fetch in this test");
       }),
-    media,
+    ...(opts.media === false ? {} : { media }),
   };
-  const adapter = createTelegramAdapter(
-    { apiRoot: fake.url, pollTimeoutSec: 1, rateLimits: { perChatPerSec: 100, perGroupPerMin: 6000, perBotPerSec: 100 }, reconnect: { initialMs: 50, maxMs: 200 } },
-    { log: silentLogger() },
-  );
-  const session = await adapter.openSession(ctx);
+  const session = await telegramAdapter(fake, opts.adapter).openSession(ctx);
   return {
     session,
+    ctx,
+    abort,
     events,
     published,
     next: (type, pred) =>

@@ -8,14 +8,11 @@
 import { crc32, deflateSync } from "node:zlib";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Api } from "grammy";
-import type { AdapterSession, MediaPublisher, SafeFetch, ScopedStore, SessionContext } from "../../../../core/adapter.ts";
-import { EstuaryError } from "../../../../core/errors.ts";
+import type { AdapterSession } from "../../../../core/adapter.ts";
 import { plain } from "../../../../core/format/model.ts";
-import { silentLogger } from "../../../../core/log.ts";
-import type { LegacyEvent } from "../../../../core/model.ts";
-import { createTelegramAdapter } from "../../../../adapters/telegram/index.ts";
 import { FakeBotApi } from "../../../support/fake-bot-api.ts";
 import { waitFor } from "../../../support/wait.ts";
+import { MemoryStore, openSession, telegramAdapter, type Harness, type SessionOptions } from "./harness.ts";
 
 const TOKEN = "424242:AAsession-test";
 const BOT_ID = 424242;
@@ -45,75 +42,14 @@ function png(width: number, height: number): Buffer {
   ]);
 }
 
-class MemoryStore implements ScopedStore {
-  readonly data = new Map<string, unknown>();
-  async get<T>(key: string): Promise<T | undefined> {
-    return this.data.get(key) as T | undefined;
-  }
-  async set<T>(key: string, value: T): Promise<void> {
-    this.data.set(key, value);
-  }
-  async delete(key: string): Promise<void> {
-    this.data.delete(key);
-  }
-}
-
-interface Harness {
-  ctx: SessionContext;
-  events: LegacyEvent[];
-  abort: AbortController;
-  published: { data: Uint8Array; meta: { mediaType?: string; name?: string } }[];
-  next<T extends LegacyEvent["type"]>(type: T, pred?: (e: Extract<LegacyEvent, { type: T }>) => boolean): Promise<Extract<LegacyEvent, { type: T }>>;
-}
-
 let fake: FakeBotApi;
 const sessions: AdapterSession[] = [];
 
-function harness(opts: { store?: MemoryStore; media?: boolean; fetch?: SafeFetch } = {}): Harness {
-  const events: LegacyEvent[] = [];
-  const abort = new AbortController();
-  const published: Harness["published"] = [];
-  const media: MediaPublisher = {
-    async publish(data, meta) {
-      published.push({ data, meta });
-      return `https://media.example/${published.length}/${meta.name ?? "file"}`;
-    },
-  };
-  const ctx: SessionContext = {
-    user: "romeo@localhost",
-    registration: { token: TOKEN, botId: String(BOT_ID), botUsername: "estuary_bot" },
-    emit: (e) => events.push(e),
-    log: silentLogger(),
-    store: opts.store ?? new MemoryStore(),
-    signal: abort.signal,
-    fetch:
-      opts.fetch ??
-      (async () => {
-        throw new EstuaryError("unsupported", "no fetch in this test");
-      }),
-    ...(opts.media === false ? {} : { media }),
-  };
-  return {
-    ctx,
-    events,
-    abort,
-    published,
-    next: (type, pred) =>
-      waitFor(() => events.find((e) => e.type === type && (pred === undefined || pred(e as never))) as never, { what: `a ${type} event`, timeout: 5000 }),
-  };
-}
-
-function adapter(extra: Record<string, unknown> = {}) {
-  return createTelegramAdapter(
-    { apiRoot: fake.url, pollTimeoutSec: 1, rateLimits: { perChatPerSec: 100, perGroupPerMin: 6000, perBotPerSec: 100 }, reconnect: { initialMs: 50, maxMs: 200 }, ...extra },
-    { log: silentLogger() },
-  );
-}
-
-async function open(h: Harness, extra: Record<string, unknown> = {}): Promise<AdapterSession> {
-  const s = await adapter(extra).openSession(h.ctx);
-  sessions.push(s);
-  return s;
+/** A session of the test bot (or of `token`), closed after the test. */
+async function open(opts: SessionOptions = {}, token = TOKEN, botId = BOT_ID): Promise<Harness> {
+  const h = await openSession(fake, token, botId, { botUsername: "estuary_bot", ...opts });
+  sessions.push(h.session);
+  return h;
 }
 
 beforeEach(async () => {
@@ -130,7 +66,7 @@ afterEach(async () => {
 
 describe("Telegram adapter: registration", () => {
   it("checks the token with getMe and returns the bot's identity", async () => {
-    const a = adapter();
+    const a = telegramAdapter(fake);
     await expect(a.validateRegistration({ token: "999:wrong" })).rejects.toMatchObject({ kind: "not-acceptable", message: expect.stringMatching(/^Telegram refused this bot token/) });
     await expect(a.validateRegistration({ token: "not a token" })).rejects.toMatchObject({ kind: "not-acceptable" });
     await expect(a.validateRegistration({ token: ` ${TOKEN} ` })).resolves.toEqual({ token: TOKEN, botId: String(BOT_ID), botUsername: "estuary_bot" });
@@ -141,8 +77,7 @@ describe("Telegram adapter: registration", () => {
 
 describe("Telegram adapter: polling", () => {
   it("goes online and turns a private message into a presence then a formatted message", async () => {
-    const h = harness();
-    await open(h);
+    const h = await open();
     await h.next("status", (e) => e.state === "online");
     fake.userSends(TOKEN, { from: ALICE, chat: ALICE, text: "hi 😀 there", entities: [{ type: "bold", offset: 3, length: 2 }] });
     const msg = await h.next("message");
@@ -156,8 +91,8 @@ describe("Telegram adapter: polling", () => {
 
   it("resumes after a restart at the next update: none replayed, none skipped", async () => {
     const store = new MemoryStore();
-    const h1 = harness({ store });
-    const s1 = await open(h1);
+    const h1 = await open({ store });
+    const s1 = h1.session;
     fake.userSends(TOKEN, { from: ALICE, chat: ALICE, text: "one" });
     await h1.next("message", (e) => e.id === "1");
     await waitFor(() => (store.data.get("offset") !== undefined ? true : undefined), { what: "the offset persisted" });
@@ -166,8 +101,7 @@ describe("Telegram adapter: polling", () => {
     fake.userSends(TOKEN, { from: ALICE, chat: ALICE, text: "two" });
     const stored = store.data.get("offset");
     const polls = fake.calls.length;
-    const h2 = harness({ store });
-    await open(h2);
+    const h2 = await open({ store });
     await h2.next("message", (e) => e.id === "2");
     // The new session starts from the persisted offset (the update after the last one emitted).
     expect(fake.calls.slice(polls).find((c) => c.method === "getUpdates")?.params.offset).toBe(stored);
@@ -178,18 +112,14 @@ describe("Telegram adapter: polling", () => {
   });
 
   it("says 'bot token revoked' when Telegram answers 401", async () => {
-    const h = harness();
-    h.ctx.registration.token = "777:revoked";
-    h.ctx.registration.botId = "777";
-    await open(h);
+    const h = await open({}, "777:revoked", 777);
     const st = await h.next("status", (e) => e.state === "error");
     expect(st.text).toMatch(/bot token revoked/);
   });
 
   it("retries getUpdates after server errors and comes back online", async () => {
     fake.failNext("getUpdates", { error_code: 502, description: "Bad Gateway" }, 2);
-    const h = harness();
-    await open(h);
+    const h = await open();
     await h.next("status", (e) => e.state === "degraded");
     await h.next("status", (e) => e.state === "online");
     fake.userSends(TOKEN, { from: ALICE, chat: ALICE, text: "after" });
@@ -199,8 +129,8 @@ describe("Telegram adapter: polling", () => {
 
 describe("Telegram adapter: messages out", () => {
   it("sends entities (no parse_mode), replies, edits, deletes, reacts and types", async () => {
-    const h = harness();
-    const s = await open(h);
+    const h = await open();
+    const s = h.session;
     const first = fake.userSends(TOKEN, { from: ALICE, chat: ALICE, text: "hello" });
     await h.next("message");
     const sent = await s.sendMessage({ kind: "direct", contact: "1001" }, { text: { blocks: [{ type: "line", children: [{ type: "bold", children: [{ type: "text", text: "<b>x</b>" }] }] }] }, replyTo: String(first.message_id) });
@@ -222,8 +152,8 @@ describe("Telegram adapter: messages out", () => {
   });
 
   it("splits a text over 4096 UTF-16 units into several messages", async () => {
-    const h = harness();
-    const s = await open(h);
+    const h = await open();
+    const s = h.session;
     fake.userSends(TOKEN, { from: ALICE, chat: ALICE, text: "hi" });
     await h.next("message");
     const long = Array.from({ length: 1200 }, (_, i) => `w${i}😀`).join(" ");
@@ -236,8 +166,8 @@ describe("Telegram adapter: messages out", () => {
   });
 
   it("loses nothing in a 429 storm: waits retry_after, keeps the order", async () => {
-    const h = harness();
-    const s = await open(h);
+    const h = await open();
+    const s = h.session;
     fake.userSends(TOKEN, { from: ALICE, chat: ALICE, text: "hi" });
     await h.next("message");
     fake.failNext("sendMessage", { error_code: 429, description: "Too Many Requests: retry after 1", parameters: { retry_after: 1 } }, 3);
@@ -248,8 +178,8 @@ describe("Telegram adapter: messages out", () => {
   });
 
   it("refuses with rate-limited when Telegram's wait exceeds the retry window, and with queue-full beyond the queue", async () => {
-    const h = harness();
-    const s = await open(h, { retryWindowMs: 1500, maxQueuePerChat: 2, rateLimits: { perChatPerSec: 2, perGroupPerMin: 6000, perBotPerSec: 100 } });
+    const h = await open({ adapter: { retryWindowMs: 1500, maxQueuePerChat: 2, rateLimits: { perChatPerSec: 2, perGroupPerMin: 6000, perBotPerSec: 100 } } });
+    const s = h.session;
     fake.userSends(TOKEN, { from: ALICE, chat: ALICE, text: "hi" });
     await h.next("message");
     fake.failNext("sendMessage", { error_code: 429, description: "Too Many Requests: retry after 30", parameters: { retry_after: 30 } });
@@ -263,8 +193,8 @@ describe("Telegram adapter: messages out", () => {
   });
 
   it("tells a person who never wrote to the bot apart with not-allowed", async () => {
-    const h = harness();
-    const s = await open(h);
+    const h = await open();
+    const s = h.session;
     await expect(s.sendMessage({ kind: "direct", contact: String(BOB) }, { text: plain("hello?") })).rejects.toMatchObject({ kind: "not-allowed" });
     await expect(s.sendMessage({ kind: "room", room: "nonsense" }, { text: plain("x") })).rejects.toMatchObject({ kind: "not-found" });
   });
@@ -272,8 +202,7 @@ describe("Telegram adapter: messages out", () => {
 
 describe("Telegram adapter: media", () => {
   it("publishes an incoming photo with its caption, and a document with its name", async () => {
-    const h = harness();
-    await open(h);
+    const h = await open();
     const bytes = png(3, 2);
     fake.userSendsPhoto(TOKEN, { from: ALICE, chat: ALICE, bytes, caption: "look", caption_entities: [{ type: "italic", offset: 0, length: 4 }] });
     const photo = await h.next("message");
@@ -286,8 +215,8 @@ describe("Telegram adapter: media", () => {
   });
 
   it("says so in the text when there is no HTTP listener or the file is over 20 MB", async () => {
-    const h = harness({ media: false });
-    const s1 = await open(h);
+    const h = await open({ media: false });
+    const s1 = h.session;
     fake.userSendsPhoto(TOKEN, { from: ALICE, chat: ALICE, bytes: png(1, 1), caption: "cap" });
     const m = await h.next("message");
     expect(m.attachments).toBeUndefined();
@@ -298,8 +227,7 @@ describe("Telegram adapter: media", () => {
 
     // One poller per bot (Telegram answers a second one 409): the next session takes over with the stored offset.
     await s1.close();
-    const h3 = harness({ store: h.ctx.store as MemoryStore });
-    await open(h3);
+    const h3 = await open({ store: h.ctx.store });
     fake.userSendsDocument(TOKEN, { from: ALICE, chat: ALICE, bytes: new Uint8Array(20 * 1024 * 1024 + 1), file_name: "big.bin" });
     const big = await h3.next("message");
     expect(big.attachments).toBeUndefined();
@@ -310,13 +238,13 @@ describe("Telegram adapter: media", () => {
   it("uploads outgoing attachments fetched through ctx.fetch: images as photos, others as documents", async () => {
     const image = png(4, 4);
     const fetched: string[] = [];
-    const h = harness({
+    const h = await open({
       fetch: async (url, o) => {
         fetched.push(`${url} ${o?.maxBytes}`);
         return url.endsWith(".png") ? { data: image, mediaType: "image/png", name: "cat.png" } : { data: new TextEncoder().encode("notes"), mediaType: "text/plain" };
       },
     });
-    const s = await open(h);
+    const s = h.session;
     fake.userSends(TOKEN, { from: ALICE, chat: ALICE, text: "hi" });
     await h.next("message");
     const r1 = await s.sendMessage({ kind: "direct", contact: "1001" }, { text: plain("https://files.example/cat.png"), attachments: [{ url: "https://files.example/cat.png" }] });
@@ -346,8 +274,8 @@ describe("Telegram adapter: groups", () => {
 
   it("joins with admins as occupants, the title as subject; members appear as they are seen; same names are told apart", async () => {
     fake.addBotToGroup(TOKEN, GROUP, { status: "administrator", by: ALICE });
-    const h = harness();
-    const s = await open(h);
+    const h = await open();
+    const s = h.session;
     const snap = await s.joinRoom!("group1007001", "romeo", {});
     expect(snap).toMatchObject({ nick: "romeo", self: { role: "moderator", affiliation: "admin" }, subject: { text: "Wonderland" } });
     expect(snap.occupants).toEqual([{ nick: "Alice Liddell", contact: "1001", role: "moderator", affiliation: "owner" }]);
@@ -370,8 +298,8 @@ describe("Telegram adapter: groups", () => {
   });
 
   it("refuses rooms of groups the bot is not in, and a title change without rights", async () => {
-    const h = harness();
-    const s = await open(h);
+    const h = await open();
+    const s = h.session;
     await expect(s.joinRoom!("group1007001", "romeo", {})).rejects.toMatchObject({ kind: "not-found" });
     await expect(s.joinRoom!("group99", "romeo", {})).rejects.toMatchObject({ kind: "not-found" });
     fake.addBotToGroup(TOKEN, GROUP, { by: ALICE });
@@ -381,8 +309,8 @@ describe("Telegram adapter: groups", () => {
 
   it("reports reactions with the user's whole set, and a title change as topic", async () => {
     fake.addBotToGroup(TOKEN, GROUP, { status: "administrator", by: ALICE });
-    const h = harness();
-    const s = await open(h);
+    const h = await open();
+    const s = h.session;
     await s.joinRoom!("group1007001", "romeo", {});
     const m = fake.userSends(TOKEN, { from: ALICE, chat: GROUP, text: "react to me" });
     await h.next("message", (e) => e.chat.kind === "room");
@@ -404,8 +332,8 @@ describe("Telegram adapter: groups", () => {
     const FORUM = -1008002;
     fake.addGroup({ id: FORUM, title: "Forum", type: "supergroup", is_forum: true, members: [{ userId: ALICE, status: "creator" }] });
     fake.addBotToGroup(TOKEN, FORUM, { status: "administrator", by: ALICE });
-    const h = harness();
-    const s = await open(h);
+    const h = await open();
+    const s = h.session;
     const snap = await s.joinRoom!("group1008002~7", "romeo", {});
     expect(snap.subject).toEqual({ text: "Forum" });
     await expect(s.joinRoom!("group1007001~7", "romeo", {})).rejects.toMatchObject({ kind: "not-found" }); // not a forum (and the bot is not in it)
