@@ -3,12 +3,12 @@
  * channel state, the outgoing queue with flood control, reconnection with
  * rejoin, and the translation of what the server says into LegacyEvents.
  *
- * irc-framework parses lines, negotiates IRCv3 capabilities (CAP LS 302) and
+ * wire/client.ts parses lines, negotiates IRCv3 capabilities (CAP LS 302) and
  * tracks ISUPPORT; every line this module sends after registration is built
  * here from sanitised parameters and goes through the flood-controlled queue.
  */
 import Bottleneck from "bottleneck";
-import { Client, type ParsedMessage } from "irc-framework";
+import type { ParsedMessage } from "irc-framework";
 import type { Logger } from "pino";
 import { fail, type EstuaryError } from "../../core/errors.ts";
 import { roomPasswordRequired } from "../../core/rooms.ts";
@@ -17,9 +17,9 @@ import { ircToRich } from "./format.ts";
 import { CHANNEL_PREFIXES, contactId, ircLower, roomId } from "./ids.ts";
 import { byteLength, maxBodyBytes, oneLine, safeMiddle, splitByBytes, stripUnsafe } from "./lines.ts";
 import { modeForSymbol, rolesFromModes } from "./roles.ts";
-import { shareCommandTable } from "./client-table.ts";
 import { SendQueue } from "./send-queue.ts";
-import { isCertificateError, TlsCaTransport } from "./tls-transport.ts";
+import { IrcClient } from "./wire/client.ts";
+import { isCertificateError } from "./wire/socket.ts";
 
 export interface ConnectionConfig {
   host: string;
@@ -187,7 +187,7 @@ interface SayWait {
 }
 
 /**
- * IRCv3 capabilities irc-framework does not ask for by itself:
+ * IRCv3 capabilities the client does not ask for by itself (wire/registration.ts):
  * draft/relaymsg (ircv3-specifications PR #417) for bridges, and
  * chathistory (https://ircv3.net/specs/extensions/chathistory, prefixed
  * `draft/` while it was a draft) for the network's own history of a channel.
@@ -234,7 +234,7 @@ export class IrcConnection {
   private readonly cfg: ConnectionConfig;
   private readonly hooks: ConnectionHooks;
   private readonly log: Logger;
-  private client: Client | undefined;
+  private client: IrcClient | undefined;
   private state: State = "idle";
   private opening: Promise<void> | undefined;
   private lastError: EstuaryError | undefined;
@@ -335,8 +335,7 @@ export class IrcConnection {
   /** One connection attempt: resolves on RPL_WELCOME (001), with the account if SASL logged in. */
   private open(): Promise<string | undefined> {
     return new Promise((resolve, reject) => {
-      const client = new Client();
-      shareCommandTable(client);
+      const client = new IrcClient();
       client.requestCap(EXTRA_CAPS);
       this.client = client;
       this.attach(client);
@@ -386,7 +385,7 @@ export class IrcConnection {
       const onLoggedIn = (ev: { account?: string }) => {
         account = ev.account || undefined;
       };
-      // irc-framework reports SASL failures (904 ERR_SASLFAIL, 902 ERR_NICKLOCKED, 905, no `sasl`
+      // The client reports SASL failures (904 ERR_SASLFAIL, 902 ERR_NICKLOCKED, 905, 906, no `sasl`
       // capability, no PLAIN) and then goes on registering without an account. The user asked to
       // log in (cloak, +R channels, nick protection), so registering anonymously is refused here.
       const onSaslFailed = (ev: { reason?: string; message?: string }) => {
@@ -440,11 +439,8 @@ export class IrcConnection {
               },
             }
           : {}),
-        // Reconnection is ours (backoff with jitter, staggered, with rejoin and diff).
-        auto_reconnect: false,
+        // Reconnection is ours (backoff with jitter, staggered, with rejoin and diff): the client never reconnects.
         enable_echomessage: true,
-        version: null,
-        transport: TlsCaTransport,
       });
     });
   }
@@ -1111,7 +1107,7 @@ export class IrcConnection {
 
   // ---------------------------------------------------------------- events
 
-  private attach(client: Client): void {
+  private attach(client: IrcClient): void {
     const on = <T>(event: string, fn: (ev: T) => void) => {
       client.on(event, (ev: T) => {
         if (client !== this.client || this.state === "closed") return;
@@ -1170,7 +1166,7 @@ export class IrcConnection {
       if (!ch) return;
       const fresh = new Map<string, OccState>();
       for (const u of ev.users) {
-        // irc-framework strips known PREFIX symbols; keep any it did not know.
+        // The client strips known PREFIX symbols; keep any it did not know.
         const modes = new Set(u.modes);
         let nick = u.nick;
         while (nick && modeForSymbol(nick[0]!)) {
