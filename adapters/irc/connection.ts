@@ -228,6 +228,18 @@ function permanentFail(kind: "not-allowed" | "unavailable", text: string): Estua
   return e;
 }
 
+/** privmsg, action and notice events (wire/events.ts). */
+type MsgEvent = {
+  nick: string;
+  ident: string;
+  hostname: string;
+  target: string;
+  message: string;
+  tags: Record<string, string>;
+  time?: number;
+  from_server: boolean;
+};
+
 export class IrcConnection {
   readonly host: string;
   nick: string;
@@ -1108,27 +1120,35 @@ export class IrcConnection {
   // ---------------------------------------------------------------- events
 
   private attach(client: IrcClient): void {
-    const on = <T>(event: string, fn: (ev: T) => void) => {
-      client.on(event, (ev: T) => {
-        if (client !== this.client || this.state === "closed") return;
-        try {
-          fn(ev);
-        } catch (e) {
-          this.log.error({ err: e, event }, "IRC event handler failed");
-        }
-      });
-    };
+    // One handler object for all of the client's events (ircEvent below): no listener closure per connection.
+    client.sink = this;
+  }
 
-    on<Error | undefined>("socket close", (err) => {
-      if (this.state === "online") this.lost(err?.message ?? "connection closed");
-    });
-    client.connection.on("message", (msg: ParsedMessage) => {
-      if (client !== this.client || this.state === "closed") return;
+  /** Every event of the client (wire/client.ts IrcEventSink): raw lines to onFail/onNumeric, the rest through ircEvents. */
+  ircEvent(event: string, ev: unknown, client: IrcClient): void {
+    if (client !== this.client || this.state === "closed") return;
+    if (event === "message") {
+      const msg = ev as ParsedMessage;
       if (msg.command === "FAIL") this.onFail(msg);
       else this.onNumeric(msg);
-    });
+      return;
+    }
+    const handler = IrcConnection.ircEvents[event];
+    if (!handler) return;
+    try {
+      handler.call(this, ev as never);
+    } catch (e) {
+      this.log.error({ err: e, event }, "IRC event handler failed");
+    }
+  }
 
-    on<{ nick: string; ident: string; hostname: string; channel: string }>("join", (ev) => {
+  /** The handlers of the client's events, by event name (methods of the connection: `this` is it). */
+  private static readonly ircEvents: Record<string, (this: IrcConnection, ev: never) => void> = {
+    "socket close"(err: Error | undefined) {
+      if (this.state === "online") this.lost(err?.message ?? "connection closed");
+    },
+
+    join(ev: { nick: string; ident: string; hostname: string; channel: string }) {
       const lower = ircLower(ev.channel);
       if (this.isSelf(ev.nick)) {
         this.ident = ev.ident || this.ident;
@@ -1158,9 +1178,9 @@ export class IrcConnection {
       const o: OccState = { nick: ev.nick, modes: new Set() };
       ch.occupants.set(ircLower(ev.nick), o);
       if (ch.synced) this.hooks.emit({ type: "join", room: ch.room, occupant: this.occupant(o) });
-    });
+    },
 
-    on<{ channel: string; users: { nick: string; modes: string[] }[] }>("userlist", (ev) => {
+    userlist(ev: { channel: string; users: { nick: string; modes: string[] }[] }) {
       const lower = ircLower(ev.channel);
       const ch = this.channels.get(lower);
       if (!ch) return;
@@ -1187,17 +1207,19 @@ export class IrcConnection {
       if (ch.barrier) return;
       ch.barrier = setTimeout(() => this.finishJoin(lower), JOIN_BARRIER_MS);
       this.enqueue([this.build("MODE", [ch.name])], true).catch(() => this.finishJoin(lower));
-    });
+    },
 
-    on<{ type?: string; params?: string[] }>("batch end", (ev) => this.onBatchEnd(ev));
+    "batch end"(ev: { type?: string; params?: string[] }) {
+      this.onBatchEnd(ev);
+    },
 
-    on<{ channel: string; raw_modes?: string }>("channel info", (ev) => {
+    "channel info"(ev: { channel: string; raw_modes?: string }) {
       if (ev.raw_modes === undefined) return;
       const lower = ircLower(ev.channel);
       if (this.channels.get(lower)?.barrier) this.finishJoin(lower);
-    });
+    },
 
-    on<{ channel: string; topic: string; nick?: string }>("topic", (ev) => {
+    topic(ev: { channel: string; topic: string; nick?: string }) {
       const ch = this.channels.get(ircLower(ev.channel));
       if (!ch) return;
       const text = stripUnsafe(ev.topic);
@@ -1210,17 +1232,17 @@ export class IrcConnection {
         // RPL_TOPIC outside a first join: a TOPIC query or a rejoin after the topic changed.
         this.hooks.emit({ type: "topic", room: ch.room, text });
       }
-    });
+    },
 
-    on<{ channel: string; nick: string; when: string }>("topicsetby", (ev) => {
+    topicsetby(ev: { channel: string; nick: string; when: string }) {
       const ch = this.channels.get(ircLower(ev.channel));
       if (!ch?.subject) return;
       ch.subject.by = ev.nick;
       const when = Number(ev.when);
       if (Number.isFinite(when) && when > 0) ch.subject.at = new Date(when * 1000);
-    });
+    },
 
-    on<{ nick: string; channel: string; message: string }>("part", (ev) => {
+    part(ev: { nick: string; channel: string; message: string }) {
       const lower = ircLower(ev.channel);
       const ch = this.channels.get(lower);
       if (!ch) return;
@@ -1234,9 +1256,9 @@ export class IrcConnection {
       if (ch.occupants.delete(ircLower(ev.nick)) && ch.synced) {
         this.hooks.emit({ type: "part", room: ch.room, nick: ev.nick, how: "leave", ...(ev.message ? { reason: ev.message } : {}) });
       }
-    });
+    },
 
-    on<{ nick: string; channel: string; kicked: string; message: string }>("kick", (ev) => {
+    kick(ev: { nick: string; channel: string; kicked: string; message: string }) {
       const lower = ircLower(ev.channel);
       const ch = this.channels.get(lower);
       if (!ch) return;
@@ -1251,18 +1273,18 @@ export class IrcConnection {
       if (ch.occupants.delete(ircLower(ev.kicked)) && ch.synced) {
         this.hooks.emit({ type: "part", room: ch.room, nick: ev.kicked, how: "kick", by: ev.nick, ...reason });
       }
-    });
+    },
 
-    on<{ nick: string; message: string }>("quit", (ev) => {
+    quit(ev: { nick: string; message: string }) {
       if (this.isSelf(ev.nick)) return;
       for (const ch of this.channels.values()) {
         if (ch.occupants.delete(ircLower(ev.nick)) && ch.synced) {
           this.hooks.emit({ type: "part", room: ch.room, nick: ev.nick, how: "quit", ...(ev.message ? { reason: ev.message } : {}) });
         }
       }
-    });
+    },
 
-    on<{ nick: string; new_nick: string }>("nick", (ev) => {
+    nick(ev: { nick: string; new_nick: string }) {
       if (this.isSelf(ev.nick)) {
         const old = this.nick;
         this.nick = ev.new_nick;
@@ -1282,9 +1304,9 @@ export class IrcConnection {
         ch.occupants.set(ircLower(ev.new_nick), o);
         if (ch.synced) this.hooks.emit({ type: "nick", room: ch.room, old: ev.nick, new: ev.new_nick, contact: contactId(this.host, ev.new_nick) });
       }
-    });
+    },
 
-    on<{ target: string; modes: { mode: string; param?: string }[] }>("mode", (ev) => {
+    mode(ev: { target: string; modes: { mode: string; param?: string }[] }) {
       const ch = this.channels.get(ircLower(ev.target));
       if (!ch) return;
       const prefixModes = this.prefixModes();
@@ -1306,44 +1328,45 @@ export class IrcConnection {
         else o.modes.delete(letter);
         if (ch.synced) this.hooks.emit({ type: "occupant", room: ch.room, occupant: this.occupant(o) });
       }
-    });
+    },
 
-    const awayChange = (ev: { nick: string; message: string; self: boolean }, away: string | undefined) => {
-      if (ev.self || this.isSelf(ev.nick)) return;
-      let seen = false;
-      for (const ch of this.channels.values()) {
-        const o = ch.occupants.get(ircLower(ev.nick));
-        if (!o) continue;
-        seen = true;
-        o.away = away;
-        if (ch.synced) this.hooks.emit({ type: "occupant", room: ch.room, occupant: this.occupant(o) });
-      }
-      if (seen) {
-        const show: Show = away === undefined ? "available" : "away";
-        this.hooks.emit({ type: "presence", contact: contactId(this.host, ev.nick), show, ...(away ? { status: away } : {}) });
-      }
-    };
-    on<{ nick: string; message: string; self: boolean }>("away", (ev) => awayChange(ev, stripUnsafe(ev.message ?? "")));
-    on<{ nick: string; message: string; self: boolean }>("back", (ev) => awayChange(ev, undefined));
+    away(ev: { nick: string; message: string; self: boolean }) {
+      this.awayChange(ev, stripUnsafe(ev.message ?? ""));
+    },
+    back(ev: { nick: string; message: string; self: boolean }) {
+      this.awayChange(ev, undefined);
+    },
 
-    on<{ target: string; time?: number }>("displayed host", (ev: unknown) => {
+    "displayed host"(ev: unknown) {
       const e = ev as { nick: string; hostname: string };
       if (this.isSelf(e.nick)) this.displayedHost = e.hostname;
-    });
+    },
 
-    type MsgEvent = {
-      nick: string;
-      ident: string;
-      hostname: string;
-      target: string;
-      message: string;
-      tags: Record<string, string>;
-      time?: number;
-      from_server: boolean;
-    };
-    on<MsgEvent>("privmsg", (ev) => this.onMessage(ev, "P"));
-    on<MsgEvent>("action", (ev) => this.onMessage(ev, "A"));
-    on<MsgEvent>("notice", (ev) => this.onMessage(ev, "N"));
+    privmsg(ev: MsgEvent) {
+      this.onMessage(ev, "P");
+    },
+    action(ev: MsgEvent) {
+      this.onMessage(ev, "A");
+    },
+    notice(ev: MsgEvent) {
+      this.onMessage(ev, "N");
+    },
+  };
+
+  private awayChange(ev: { nick: string; message: string; self: boolean }, away: string | undefined): void {
+    if (ev.self || this.isSelf(ev.nick)) return;
+    let seen = false;
+    for (const ch of this.channels.values()) {
+      const o = ch.occupants.get(ircLower(ev.nick));
+      if (!o) continue;
+      seen = true;
+      o.away = away;
+      if (ch.synced) this.hooks.emit({ type: "occupant", room: ch.room, occupant: this.occupant(o) });
+    }
+    if (seen) {
+      const show: Show = away === undefined ? "available" : "away";
+      this.hooks.emit({ type: "presence", contact: contactId(this.host, ev.nick), show, ...(away ? { status: away } : {}) });
+    }
   }
 
   private onMessage(
