@@ -63,9 +63,8 @@ async function connectOne(kind: Kind, host: string, port: number, nick: string, 
   if (kind === "lean") {
     const c = new IrcClient();
     c.requestCap(EXTRA_CAPS);
-    // connection.ts listens to ~22 events and every raw line; a no-op each stands for them here.
-    for (const event of LISTENED) c.on(event, noop);
-    c.connection.on("message", noop);
+    // connection.ts takes every event through one sink object (its IrcConnection); a shared no-op one stands for it.
+    c.sink = NOOP_SINK;
     const registered = new Promise<void>((r) => c.once("registered", () => r()));
     c.connect({ host, port, nick, username: nick, gecos: nick, enable_echomessage: true });
     await registered;
@@ -108,6 +107,7 @@ async function connectOne(kind: Kind, host: string, port: number, nick: string, 
 
 const LISTENED = ["socket close", "join", "userlist", "batch end", "channel info", "topic", "topicsetby", "part", "kick", "quit", "nick", "mode", "away", "back", "invite", "displayed host", "privmsg", "action", "notice"];
 function noop(): void {}
+const NOOP_SINK = { ircEvent: noop };
 
 /** Child: connects `clients` clients of one kind and prints their cost as JSON. */
 async function measure(kind: Kind, host: string, port: number, clients: number, roomSize: number): Promise<Cost> {

@@ -159,7 +159,11 @@ export class IrcClient extends EventEmitter {
   }
 
   connect(options: ConnectOptions): void {
-    if (this.socket) this.socket.destroy();
+    if (this.socket) {
+      // A new connection replaces the old one: the old socket's close is not this one's.
+      delete this.socket[OWNER];
+      this.socket.destroy();
+    }
     this.options = options;
     this.nick = options.nick;
     this.username = options.username ?? options.nick;
