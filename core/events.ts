@@ -36,6 +36,7 @@ export async function isOwn(net: Network, user: string, chat: ChatRef, legacyId:
 }
 import { NS } from "./stanzas/ns.ts";
 import { resourceSafe } from "./stanzas/xml-safe.ts";
+import { occupantId } from "./stanzas/muc.ts";
 import { gatewayPresence } from "./xmpp/presence.ts";
 import { ensureContact, notePresence } from "./contacts.ts";
 import { archiveIdFor, archiveJidOf } from "./history/direct.ts";
@@ -46,12 +47,27 @@ import { announceModeration, tombstone } from "./xmpp/moderate.ts";
 const lastState = new Map<string, string>();
 
 
+interface Route {
+  from: string;
+  to: string;
+  type: "groupchat" | "chat";
+  /**
+   * XEP-0421 §4: in a room that advertises occupant ids every message carries
+   * the sender's; the same id as in their presences, history and MAM results
+   * (hashed from the contact's JID, or the user's own bare JID for themselves).
+   */
+  occupantId?: () => Element;
+}
+
 /** Where a chat event goes, and from which JID: each joined resource for rooms, the bare JID for 1:1. */
-function routes(net: Network, user: string, chat: ChatRef, from: Sender): { from: string; to: string; type: "groupchat" | "chat" }[] {
+function routes(net: Network, user: string, chat: ChatRef, from: Sender): Route[] {
   if (chat.kind === "room") {
     const state = net.rooms.get(user, chat.room);
     if (!state) return [];
-    return [...state.resources].map((to) => ({ from: `${state.jid}/${from.nick}`, to, type: "groupchat" as const }));
+    const jid = from.nick === state.nick ? user : from.contact !== undefined ? net.jidOf({ kind: "contact", contact: from.contact }) : undefined;
+    const id = occupantId(state.jid, { nick: from.nick, ...(jid !== undefined ? { jid } : {}) });
+    const element = (): Element => xml("occupant-id", { xmlns: NS.occupantId, id });
+    return [...state.resources].map((to) => ({ from: `${state.jid}/${from.nick}`, to, type: "groupchat" as const, occupantId: element }));
   }
   if (chat.viaRoom) {
     const state = net.rooms.get(user, chat.viaRoom);
@@ -124,6 +140,7 @@ export async function handleEvent(net: Network, user: string, raw: LegacyEvent):
             // XEP-0308: without a known original, the edit is shown as a new message.
             target ? xml("replace", { xmlns: NS.replace, id: target }) : undefined,
             r.type === "groupchat" ? xml("stanza-id", { xmlns: NS.sid, id, by: r.from.split("/")[0] }) : undefined,
+            r.occupantId?.(),
           ),
         );
       }
@@ -147,6 +164,7 @@ export async function handleEvent(net: Network, user: string, raw: LegacyEvent):
             xml("fallback", { xmlns: "urn:xmpp:fallback:0", for: NS.retract }),
             xml("body", {}, "This person attempted to retract a previous message, but it's unsupported by your client."),
             xml("store", { xmlns: NS.hints }),
+            r.occupantId?.(),
           ),
         );
       }
@@ -163,6 +181,7 @@ export async function handleEvent(net: Network, user: string, raw: LegacyEvent):
             { type: r.type, from: r.from, to: r.to, id: randomId() },
             xml("reactions", { xmlns: NS.reactions, id: target }, ...event.emojis.map((e) => xml("reaction", {}, e))),
             xml("store", { xmlns: NS.hints }),
+            r.occupantId?.(),
           ),
         );
       }
@@ -171,7 +190,7 @@ export async function handleEvent(net: Network, user: string, raw: LegacyEvent):
     case "typing":
       for (const r of routes(net, user, event.chat, event.from)) {
         net.send(
-          xml("message", { type: r.type, from: r.from, to: r.to }, xml(event.state, { xmlns: NS.chatStates }), xml("no-store", { xmlns: NS.hints })),
+          xml("message", { type: r.type, from: r.from, to: r.to }, xml(event.state, { xmlns: NS.chatStates }), xml("no-store", { xmlns: NS.hints }), r.occupantId?.()),
         );
       }
       return;
@@ -278,6 +297,7 @@ async function onMessage(net: Network, user: string, event: Extract<LegacyEvent,
       // XEP-0359 §4: the archiving entity's id (the room's, or the contact JID's 1:1 archive).
       r.type === "groupchat" || archiveJid !== undefined ? xml("stanza-id", { xmlns: NS.sid, id, by: archiveJid ?? r.from.split("/")[0] }) : undefined,
       xml("markable", { xmlns: NS.markers }),
+      r.occupantId?.(),
     ];
     net.send(xml("message", { type: r.type, from: r.from, to: r.to, id }, ...children));
   }

@@ -10,7 +10,7 @@ import { asEstuaryError, fail, type EstuaryError } from "./errors.ts";
 import type { Affiliation, LegacyEvent, Occupant, Role, RoomId, RoomSnapshot, Show } from "./model.ts";
 import type { Network } from "./network.ts";
 import { errorElement } from "./stanzas/error.ts";
-import { mucJoinError, occupantId, occupantPresence } from "./stanzas/muc.ts";
+import { mucJoinError, occupantId, occupantPresence, type RoomInfoFields } from "./stanzas/muc.ts";
 import { resourceSafe } from "./stanzas/xml-safe.ts";
 import { historyMessage, type MucHistoryRequest } from "./history/mam.ts";
 import { serializeStyling } from "./format/xep0393.ts";
@@ -61,6 +61,19 @@ export class RoomRegistry {
 
   list(user: string): RoomState[] {
     return [...(this.byUser.get(user)?.values() ?? [])];
+  }
+
+  /**
+   * The muc#roominfo fields of the user's view of a room (XEP-0045 §6.4), for
+   * its disco#info (roomInfoForm): the occupants counting the user, the
+   * subject. Nothing when the user is not in the room (the network tells a
+   * room's state to its members only).
+   */
+  roomInfo(user: string, room: RoomId): RoomInfoFields {
+    const state = this.get(user, room);
+    if (!state) return {};
+    const occupants = state.occupants.size + (state.occupants.has(state.nick) ? 0 : 1);
+    return { occupants, ...(state.subject?.text ? { subject: state.subject.text } : {}) };
   }
 
   /** The join of this room in progress, if any: events for the room wait for it rather than be lost. */

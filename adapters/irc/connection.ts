@@ -18,6 +18,8 @@ import { CHANNEL_PREFIXES, contactId, ircLower, roomId } from "./ids.ts";
 import { byteLength, maxBodyBytes, oneLine, safeMiddle, splitByBytes, stripUnsafe } from "./lines.ts";
 import { modeForSymbol, rolesFromModes } from "./roles.ts";
 import { SendQueue } from "./send-queue.ts";
+import { ChannelList, type ListedChannel } from "./channel-list.ts";
+import { InviteWaits } from "./invites.ts";
 import { IrcClient } from "./wire/client.ts";
 import { isCertificateError } from "./wire/socket.ts";
 
@@ -276,6 +278,10 @@ export class IrcConnection {
   private readonly lateHistory = new Map<string, number>();
   private reconnectAttempt = 0;
   private reconnectTimer: NodeJS.Timeout | undefined;
+  /** The server's channel list (LIST), cached briefly for paging. */
+  private readonly channelList = new ChannelList({ send: () => this.enqueue([this.build("LIST", [])]) });
+  /** INVITEs sent and waiting for 341 or a refusal. */
+  private readonly invites: InviteWaits;
 
   constructor(cfg: ConnectionConfig, hooks: ConnectionHooks) {
     this.cfg = cfg;
@@ -290,6 +296,7 @@ export class IrcConnection {
         write: (line, written) => this.client!.connection.write(line, written),
       },
     );
+    this.invites = new InviteWaits(cfg.timeoutMs);
   }
 
   get online(): boolean {
@@ -544,6 +551,8 @@ export class IrcConnection {
     clearTimeout(this.reconnectTimer);
     this.failJoins(fail("unavailable", "Session closed"));
     this.settleSayWaits();
+    this.invites.settleAll();
+    this.channelList.dispose();
     this.lines.rejectAll(fail("unavailable", "Not sent: the session was closed"));
     if (this.nickChange) {
       clearTimeout(this.nickChange.timer);
@@ -1056,6 +1065,28 @@ export class IrcConnection {
     this.opWaits.find((w) => !w.settled && w.lower === lower && w.command === command && (nick === undefined || w.nick === nick))?.done();
   }
 
+  /** The server's public channels (LIST), at most LIST_MAX_ENTRIES, reused for a minute (channel-list.ts). */
+  async listChannels(): Promise<ListedChannel[]> {
+    await this.ensureOnline();
+    return this.channelList.list();
+  }
+
+  /**
+   * `INVITE <nick> <channel>`: resolves on 341 RPL_INVITING, rejects with the
+   * refusal (no such nick, not an operator…). IRC carries no reason.
+   */
+  async invite(channel: string, nick: string): Promise<void> {
+    const line = this.build("INVITE", [nick, channel]);
+    const wait = this.invites.wait(channel, nick);
+    try {
+      await this.enqueue([line]);
+    } catch (e) {
+      wait.cancel();
+      throw e;
+    }
+    await wait.result;
+  }
+
   async away(message: string | undefined): Promise<void> {
     if (this.state !== "online") return;
     await this.enqueue([message === undefined ? "AWAY" : this.build("AWAY", [], message || "Away")]);
@@ -1130,7 +1161,7 @@ export class IrcConnection {
     if (event === "message") {
       const msg = ev as ParsedMessage;
       if (msg.command === "FAIL") this.onFail(msg);
-      else this.onNumeric(msg);
+      else if (!this.channelList.onMessage(msg) && !this.invites.onMessage(msg)) this.onNumeric(msg);
       return;
     }
     const handler = IrcConnection.ircEvents[event];
@@ -1335,6 +1366,19 @@ export class IrcConnection {
     },
     back(ev: { nick: string; message: string; self: boolean }) {
       this.awayChange(ev, undefined);
+    },
+
+    // Someone invites us into a channel (RFC 2812 §3.2.7). With invite-notify (IRCv3) channel
+    // members also see invitations of others: only ours becomes an invitation for the user.
+    invite(ev: { nick: string; ident: string; hostname: string; invited: string; channel: string }) {
+      if (!this.isSelf(ev.invited) || !this.isChannelName(ev.channel ?? "")) return;
+      const channel = stripUnsafe(ev.channel);
+      const fromServer = !ev.nick || (!ev.ident && !ev.hostname && ev.nick.includes("."));
+      this.hooks.emit({
+        type: "invite",
+        room: roomId(this.host, channel),
+        from: fromServer ? { nick: ev.nick || this.host } : { nick: ev.nick, contact: contactId(this.host, ev.nick) },
+      });
     },
 
     "displayed host"(ev: unknown) {

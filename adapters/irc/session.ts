@@ -6,10 +6,11 @@
 import { createHash } from "node:crypto";
 import type { AdapterSession, SessionContext } from "../../core/adapter.ts";
 import { fail, isEstuaryError } from "../../core/errors.ts";
-import type { ChatRef, LegacyEvent, OutgoingMessage, RoomId, RoomSnapshot, SendResult, Show } from "../../core/model.ts";
+import type { ChatRef, ContactId, LegacyEvent, OutgoingMessage, RoomId, RoomInfo, RoomSnapshot, SendResult, ServiceId, Show } from "../../core/model.ts";
+import { toPlain } from "../../core/format/model.ts";
 import { IrcConnection, type ConnectionConfig } from "./connection.ts";
-import { richToIrc } from "./format.ts";
-import { hostAllowed, isChannel, isNick, splitId } from "./ids.ts";
+import { ircToRich, richToIrc } from "./format.ts";
+import { hostAllowed, isChannel, isHost, isNick, roomId, splitId } from "./ids.ts";
 import { safeMiddle } from "./lines.ts";
 import { relayNick } from "./relay-nick.ts";
 import { serverSettingsSchema, type IrcOptions, type ServerSettings } from "./options.ts";
@@ -74,6 +75,17 @@ export class IrcSession implements AdapterSession {
       throw fail("forbidden", `This gateway does not connect to ${parts.server}`);
     }
     return parts;
+  }
+
+  /** An IRC server the user may reach through this gateway (the same rules as for its channels). */
+  private server(service: ServiceId): string {
+    const server = service.toLowerCase();
+    if (!isHost(server)) throw fail("bad-request", `Not an IRC server: ${service}`);
+    if (this.options.fixedServer && server !== this.options.fixedServer.toLowerCase()) {
+      throw fail("forbidden", `This gateway only serves ${this.options.fixedServer}`);
+    }
+    if (!hostAllowed(server, this.options.allowedServers)) throw fail("forbidden", `This gateway does not connect to ${server}`);
+    return server;
   }
 
   private async settings(server: string): Promise<ServerSettings> {
@@ -228,6 +240,40 @@ export class IrcSession implements AdapterSession {
     const conn = await this.conns.get(t.server);
     if (!conn) return [];
     return conn.history(t.name, options.limit);
+  }
+
+  /**
+   * With `service`: the public channels of that IRC server (LIST), opening a
+   * connection if none is open (it then lingers out like one a join opened).
+   * Without: nothing (an IRC account is in no channel the gateway does not know).
+   */
+  async listRooms(service?: ServiceId): Promise<RoomInfo[]> {
+    if (service === undefined) return [];
+    const server = this.server(service);
+    const conn = await this.connection(server);
+    try {
+      const channels = await conn.listChannels();
+      const rooms: RoomInfo[] = [];
+      for (const c of channels) {
+        // A server may list names no address can carry (a hidden channel shown as "*").
+        if (!isChannel(c.name)) continue;
+        const topic = toPlain(ircToRich(c.topic)).trim();
+        rooms.push({ room: roomId(server, c.name), name: c.name, members: c.users, ...(topic ? { topic } : {}) });
+      }
+      return rooms;
+    } finally {
+      if (conn.channelCount === 0) this.scheduleLinger(server);
+    }
+  }
+
+  /** IRC INVITE (RFC 2812 §3.2.7); the reason has no place on the line and is not sent. */
+  async invite(room: RoomId, contact: ContactId, reason?: string): Promise<void> {
+    void reason;
+    const t = this.target(room, "room");
+    const c = this.target(contact, "contact");
+    if (c.server !== t.server) throw fail("bad-request", `${c.name} is on ${c.server}, not on ${t.server}: IRC invites only people of the channel's server`);
+    const conn = await this.connection(t.server);
+    await conn.invite(t.name, c.name);
   }
 
   async setSubject(room: RoomId, subject: string): Promise<void> {

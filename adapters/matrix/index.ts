@@ -23,7 +23,8 @@ export function createMatrixAdapter(options: unknown, deps: { log: Logger }): Ad
     network: "matrix",
     gatewayType: "matrix",
     displayName: "Matrix",
-    capabilities: { rooms: true },
+    // Redactions of others' events by the room's moderators (power level `redact`): XEP-0425.
+    capabilities: { rooms: true, moderation: true },
     registration: {
       required: true,
       instructions:

@@ -8,13 +8,14 @@
 import type { MatrixClient } from "matrix-js-sdk";
 import { MatrixError } from "matrix-js-sdk";
 import type { AdapterSession, SessionContext } from "../../core/adapter.ts";
-import { fail } from "../../core/errors.ts";
+import { fail, isEstuaryError } from "../../core/errors.ts";
 import { plain, toPlain } from "../../core/format/model.ts";
 import type { ChatRef, ChatState, LegacyEvent, MessageId, OutgoingMessage, RoomId, RoomInfo, RoomSnapshot, SendResult } from "../../core/model.ts";
 import { api, enc, KeyedQueues, type ReqOpts, makeClient, Method, sleep, toEstuaryError, withRetry } from "./api.ts";
 import { editContent, incoming, MEDIA_MSGTYPES, msgtypeFor, outgoingContent, relatesTo, type Content } from "./content.ts";
 import type { MatrixOptions } from "./options.ts";
 import type { MatrixCredentials } from "./registration.ts";
+import { ReactionLog } from "./reactions.ts";
 import { MatrixRoom, roleOf, type StateEvent } from "./rooms.ts";
 
 interface RoomEventJson extends StateEvent {
@@ -68,8 +69,8 @@ export class MatrixSession implements AdapterSession {
   private direct = new Map<string, string>();
   private directRaw: Record<string, string[]> = {};
   private readonly typing = new Map<string, Set<string>>();
-  /** Reaction event id → what it annotates, and per target per sender the key → reaction event id. */
-  private readonly reactionOf = new Map<string, { target: string; sender: string; key: string }>();
+  /** Reaction event id → what it annotates (kept in the store too: removals after a restart), and per target per sender the key → reaction event id. */
+  private readonly reactionLog: ReactionLog;
   private readonly reactionSets = new Map<string, Map<string, Map<string, string>>>();
   private readonly encryptedNoticed = new Set<string>();
   /** Event id → its sender, for recent messages: an edit is valid only from the original's sender. */
@@ -87,6 +88,7 @@ export class MatrixSession implements AdapterSession {
     this.client = makeClient({ baseUrl: creds.homeserver, userId: creds.userId, deviceId: creds.deviceId, accessToken: creds.accessToken, log: ctx.log });
     this.signal = AbortSignal.any([ctx.signal, this.stop.signal]);
     this.queues = new KeyedQueues(opts.maxQueuePerRoom);
+    this.reactionLog = new ReactionLog(ctx.store);
   }
 
   start(): void {
@@ -182,7 +184,7 @@ export class MatrixSession implements AdapterSession {
       signal: this.signal,
       what: "Reading the room failed",
     });
-    room.members.clear();
+    room.clearMembers();
     room.encrypted = false;
     for (const ev of events) room.apply(ev);
     room.loaded = true;
@@ -234,8 +236,10 @@ export class MatrixSession implements AdapterSession {
       case "m.reaction": {
         const rel = relatesTo(content);
         if (rel?.rel_type !== "m.annotation" || typeof rel.event_id !== "string" || typeof rel.key !== "string") return;
-        this.reactionOf.set(ev.event_id, { target: rel.event_id, sender: ev.sender, key: rel.key });
-        const set = this.reactionSet(rel.event_id, ev.sender);
+        await this.reactionLog.add(ev.event_id, { target: rel.event_id, sender: ev.sender, key: rel.key }).catch((err: unknown) => {
+          this.ctx.log.warn({ err }, "could not remember a reaction");
+        });
+        const set = await this.senderReactions(room.id, rel.event_id, ev.sender);
         set.set(rel.key, ev.event_id);
         for (const chat of this.chatsOf(room.id)) this.emit({ type: "reactions", chat, from, id: rel.event_id, emojis: [...set.keys()] });
         return;
@@ -244,16 +248,26 @@ export class MatrixSession implements AdapterSession {
         // Room v11 moved `redacts` into the content; older versions keep it at the top level.
         const redacts = ev.redacts ?? (typeof content.redacts === "string" ? content.redacts : undefined);
         if (!redacts) return;
-        const reaction = this.reactionOf.get(redacts);
+        const reaction = await this.reactionLog.take(redacts).catch((err: unknown) => {
+          this.ctx.log.warn({ err }, "could not look up a reaction");
+          return undefined;
+        });
         if (reaction) {
-          this.reactionOf.delete(redacts);
-          const set = this.reactionSet(reaction.target, reaction.sender);
-          set.delete(reaction.key);
+          const set = await this.senderReactions(room.id, reaction.target, reaction.sender, redacts);
+          if (set.get(reaction.key) === redacts) set.delete(reaction.key);
           const who = { nick: room.nickOf(reaction.sender), contact: reaction.sender };
           for (const chat of this.chatsOf(room.id)) this.emit({ type: "reactions", chat, from: who, id: reaction.target, emojis: [...set.keys()] });
           return;
         }
-        for (const chat of this.chatsOf(room.id)) this.emit({ type: "retract", chat, from, id: redacts });
+        // Anyone with the power level may redact anyone's event (spec: "Redactions"): one by
+        // someone other than the author is moderation (XEP-0425 on the XMPP side), with its reason.
+        const author = await this.authorOfEvent(room.id, redacts);
+        const reason = typeof content.reason === "string" && content.reason !== "" ? { reason: content.reason } : {};
+        const moderated = author !== undefined && author !== ev.sender;
+        for (const chat of this.chatsOf(room.id)) {
+          if (moderated) this.emit({ type: "retract", chat, from: { nick: room.nickOf(author), contact: author }, id: redacts, by: from, ...reason });
+          else this.emit({ type: "retract", chat, from, id: redacts });
+        }
         return;
       }
     }
@@ -270,6 +284,39 @@ export class MatrixSession implements AdapterSession {
       this.ctx.log.debug({ err, room: roomId, event: eventId }, "original of a replacement not found");
       return undefined;
     }
+  }
+
+  /**
+   * The sender's reactions on `target` (key → reaction event id). Complete in
+   * memory for messages seen in this session; for an older message (from
+   * before a restart) every sender's reactions are read once from the
+   * server (GET /rooms/{roomId}/relations/{eventId}/m.annotation/m.reaction),
+   * which lists no redacted reaction; `redacted` is left out in any case.
+   */
+  private async senderReactions(roomId: string, target: string, sender: string, redacted?: string): Promise<Map<string, string>> {
+    const known = this.reactionSets.has(target) || this.authorOf.has(target) || this.ownEvents.has(target);
+    if (!known) {
+      const chunk = await this.retry(
+        () =>
+          api<{ chunk: RoomEventJson[] }>(this.client, Method.Get, `/rooms/${enc(roomId)}/relations/${enc(target)}/m.annotation/m.reaction`, {
+            prefix: "/_matrix/client/v1",
+            query: { limit: "100" },
+            signal: this.signal,
+          }),
+        "Could not read reactions",
+      ).then(
+        (res) => res.chunk,
+        (err: unknown) => {
+          this.ctx.log.debug({ err, room: roomId, event: target }, "could not read a message's reactions");
+          return [];
+        },
+      );
+      for (const r of chunk) {
+        const key = relatesTo((r.content ?? {}) as Content)?.key;
+        if (typeof key === "string" && r.event_id !== redacted) this.reactionSet(target, r.sender).set(key, r.event_id);
+      }
+    }
+    return this.reactionSet(target, sender);
   }
 
   private reactionSet(target: string, sender: string): Map<string, string> {
@@ -459,11 +506,13 @@ export class MatrixSession implements AdapterSession {
     return res.event_id;
   }
 
-  private async redact(roomId: string, eventId: string): Promise<void> {
+  /** PUT /rooms/{roomId}/redact/{eventId}/{txnId} (spec: "Redactions"), with the optional `reason`. */
+  private async redact(roomId: string, eventId: string, reason?: string): Promise<void> {
     const txn = this.nextTxn();
     this.ownTxns.add(txn);
+    const body = reason === undefined ? {} : { reason };
     const res = await this.retry(
-      () => api<{ event_id: string }>(this.client, Method.Put, `/rooms/${enc(roomId)}/redact/${enc(eventId)}/${enc(txn)}`, { body: {}, signal: this.signal }),
+      () => api<{ event_id: string }>(this.client, Method.Put, `/rooms/${enc(roomId)}/redact/${enc(eventId)}/${enc(txn)}`, { body, signal: this.signal }),
       "The Matrix server refused the redaction",
     );
     this.ownEvents.add(res.event_id);
@@ -564,6 +613,25 @@ export class MatrixSession implements AdapterSession {
   async retract(chat: ChatRef, id: MessageId): Promise<void> {
     const roomId = (await this.roomOf(chat))!;
     await this.queues.run(roomId, () => this.redact(roomId, id));
+  }
+
+  /**
+   * XEP-0425 moderation: a redaction of someone else's event, which the
+   * server allows from the room's `redact` power level (spec: "Redactions",
+   * m.room.power_levels). Its 403 M_FORBIDDEN is the user's `forbidden`.
+   */
+  async moderate(room: RoomId, id: MessageId, reason?: string): Promise<void> {
+    const roomId = await this.matrixRoomOf(room);
+    try {
+      await this.queues.run(roomId, () => this.redact(roomId, id, reason));
+    } catch (err) {
+      if (isEstuaryError(err) && err.cause instanceof MatrixError && err.cause.errcode === "M_FORBIDDEN") {
+        throw fail("forbidden", `Matrix refused: you may not remove other people's messages in this room (${err.cause.data.error ?? "M_FORBIDDEN"})`, {
+          cause: err.cause,
+        });
+      }
+      throw err;
+    }
   }
 
   async react(chat: ChatRef, id: MessageId, emojis: string[]): Promise<void> {

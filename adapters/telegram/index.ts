@@ -28,7 +28,9 @@ export function createTelegramAdapter(options: unknown, deps: { log: Logger }): 
     network: "telegram",
     gatewayType: "telegram",
     displayName: "Telegram",
-    capabilities: { rooms: true, maxMessageLength: TEXT_LIMIT },
+    // deleteMessage by a bot that is a group admin: XEP-0425. (Deletions by others are not
+    // reported to bots: the Bot API has no such update outside business connections.)
+    capabilities: { rooms: true, maxMessageLength: TEXT_LIMIT, moderation: true },
     registration: {
       required: true,
       instructions:

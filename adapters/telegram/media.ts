@@ -47,7 +47,7 @@ export function fileOf(m: Message): IncomingFile | undefined {
   if (m.sticker) {
     const s = m.sticker;
     const mediaType = s.is_animated ? "application/x-tgsticker" : s.is_video ? "video/webm" : "image/webp";
-    return sized("sticker", s, { mediaType });
+    return sized(s.emoji ? `sticker ${s.emoji}` : "sticker", s, { mediaType });
   }
   if (m.voice) return sized("voice message", m.voice, { mediaType: m.voice.mime_type ?? "audio/ogg" });
   if (m.video_note) return sized("video message", m.video_note, { mediaType: "video/mp4" });

@@ -14,11 +14,11 @@
 import { Api, GrammyError, InputFile } from "grammy";
 import type { ReactionTypeEmoji } from "grammy/types";
 import type { AdapterSession, SessionContext } from "../../core/adapter.ts";
-import { fail } from "../../core/errors.ts";
+import { fail, isEstuaryError, type EstuaryError } from "../../core/errors.ts";
 import type { ChatRef, ChatState, ContactId, MessageId, OutgoingMessage, RoomId, RoomSnapshot, SendResult } from "../../core/model.ts";
 import { toEntities, type Formatted } from "./entities.ts";
 import { apiError } from "./errors.ts";
-import { parseContact, parseRoom, type ChatTarget } from "./ids.ts";
+import { parseContact, parseRoom, roomOf, type ChatTarget } from "./ids.ts";
 import { ALLOWED_UPDATES, Inbound } from "./inbound.ts";
 import { PHOTO_TYPES, UPLOAD_LIMIT } from "./media.ts";
 import { ChatMembers, displayName, isPresent, roleOf } from "./members.ts";
@@ -72,6 +72,8 @@ export class TelegramSession implements AdapterSession {
   private readonly inbound: Inbound;
   /** Aborted by close() or by the core's ctx.signal. */
   private readonly abort = new AbortController();
+  /** Titles of joined groups, to name one in a notice after it is gone. */
+  private readonly titles = new Map<number, string>();
   /** Rooms the user joined, with their Bot API chat. */
   private readonly joined = new Map<RoomId, ChatTarget>();
   private polling: Promise<void> | undefined;
@@ -190,8 +192,37 @@ export class TelegramSession implements AdapterSession {
 
   private call<T>(chatId: number, what: string, fn: () => Promise<T>): Promise<T> {
     return this.queue.run(chatId, fn).catch((err: unknown) => {
-      throw apiError(err, what);
+      throw this.chatGone(chatId, err) ?? apiError(err, what);
     });
+  }
+
+  /**
+   * A group the bot can no longer write to. 403 "bot was kicked from the
+   * group chat" / "bot is not a member": its rooms close with the reason
+   * (the my_chat_member update may never come, e.g. when it was removed
+   * while the gateway was down for more than a day). 400 with
+   * `parameters.migrate_to_chat_id` (https://core.telegram.org/bots/api#responseparameters):
+   * the group became a supergroup with a new id; the user is pointed there.
+   */
+  private chatGone(chatId: number, err: unknown): EstuaryError | undefined {
+    if (chatId >= 0 || !(err instanceof GrammyError)) return undefined;
+    const to = err.parameters.migrate_to_chat_id;
+    if (to !== undefined) {
+      this.forgetChat(chatId);
+      this.inbound.migrated({ id: chatId, type: "group", title: this.titles.get(chatId) ?? "The group" }, to);
+      return fail("not-found", `This group was upgraded to a supergroup: its room is now ${roomOf(to)}`, { cause: err });
+    }
+    if (err.error_code === 403 && /kicked|not a member|chat was deleted|deactivated/i.test(err.description)) {
+      const reason = `The bot can no longer write to this Telegram group (${err.description})`;
+      this.inbound.closed(chatId, reason);
+      this.forgetChat(chatId);
+      return fail("not-allowed", reason, { cause: err });
+    }
+    return undefined;
+  }
+
+  private forgetChat(chatId: number): void {
+    for (const [room, t] of this.joined) if (t.chatId === chatId) this.joined.delete(room);
   }
 
   private formatted(message: OutgoingMessage): Formatted {
@@ -204,7 +235,9 @@ export class TelegramSession implements AdapterSession {
   async sendMessage(chat: ChatRef, message: OutgoingMessage): Promise<SendResult> {
     const t = this.target(chat);
     let f = this.formatted(message);
-    const thread = t.thread === undefined ? {} : { message_thread_id: t.thread };
+    // From the group's room, a reply to a forum topic's message goes into that topic (README: forum topics).
+    const threadId = t.thread ?? (message.replyTo === undefined ? undefined : this.inbound.threadOfMessage(t.chatId, Number(message.replyTo)));
+    const thread = threadId === undefined ? {} : { message_thread_id: threadId };
     const reply = message.replyTo === undefined ? {} : { reply_parameters: { message_id: Number(message.replyTo), allow_sending_without_reply: true } };
     let firstId: number | undefined;
     if (message.attachments && message.attachments.length > 0) {
@@ -228,6 +261,7 @@ export class TelegramSession implements AdapterSession {
         }),
       );
       firstId ??= sent.message_id;
+      if (threadId !== undefined) this.inbound.noteThread(t.chatId, sent.message_id, threadId);
     }
     return { id: String(firstId) };
   }
@@ -241,6 +275,8 @@ export class TelegramSession implements AdapterSession {
     const sent = await this.call(t.chatId, "Telegram refused the file", async (): Promise<{ message_id: number }> =>
       photo ? this.api.sendPhoto(t.chatId, file, { ...cap, ...extra }) : this.api.sendDocument(t.chatId, file, { ...cap, ...extra }),
     );
+    const thread = extra.message_thread_id;
+    if (typeof thread === "number") this.inbound.noteThread(t.chatId, sent.message_id, thread);
     return sent.message_id;
   }
 
@@ -275,6 +311,26 @@ export class TelegramSession implements AdapterSession {
   }
 
   /**
+   * XEP-0425 moderation: deleteMessage on someone else's message, which
+   * Telegram allows a bot that is a group administrator with the
+   * can_delete_messages right, within 48 hours of sending
+   * (https://core.telegram.org/bots/api#deletemessage); otherwise it answers
+   * 400 "message can't be deleted", the user's `forbidden`. Telegram keeps no
+   * reason for a deletion.
+   */
+  async moderate(room: RoomId, id: MessageId): Promise<void> {
+    const t = this.target({ kind: "room", room });
+    try {
+      await this.call(t.chatId, "Telegram refused to delete the message", () => this.api.deleteMessage(t.chatId, Number(id)));
+    } catch (err) {
+      if (isEstuaryError(err) && err.kind === "not-allowed") {
+        throw fail("forbidden", `${err.message} (the bot must be an administrator of the group allowed to delete messages)`, { cause: err.cause });
+      }
+      throw err;
+    }
+  }
+
+  /**
    * XEP-0444 sends the whole set; a bot may set one reaction per message
    * (https://core.telegram.org/bots/api#setmessagereaction), so the last
    * emoji of the set is the one sent (an empty set clears it).
@@ -305,6 +361,8 @@ export class TelegramSession implements AdapterSession {
       info = await this.api.getChat(t.chatId, grammySignal(this.abort.signal));
       me = await this.api.getChatMember(t.chatId, this.bot.botId, grammySignal(this.abort.signal));
     } catch (err) {
+      const to = err instanceof GrammyError ? err.parameters.migrate_to_chat_id : undefined;
+      if (to !== undefined) throw fail("not-found", `This group was upgraded to a supergroup: join ${roomOf(to)} instead`);
       const e = apiError(err);
       throw e.kind === "not-found" || e.kind === "not-allowed" || e.kind === "not-acceptable" ? notIn : e;
     }
@@ -321,6 +379,7 @@ export class TelegramSession implements AdapterSession {
     this.members.setSelfNick(t.chatId, selfNick);
     this.joined.set(room, t);
     const title = "title" in info ? info.title : undefined;
+    if (title) this.titles.set(t.chatId, title);
     return {
       nick: selfNick,
       self: roleOf(me.status),

@@ -93,3 +93,33 @@ export function mucJoinError(e: EstuaryError, passwordRequired: boolean, by?: st
 function errorWith(condition: string, type: string, text: string, by?: string): Element {
   return xml("error", { type, by }, xml(condition, { xmlns: NS.stanzas }), text ? xml("text", { xmlns: NS.stanzas, "xml:lang": "en" }, text) : undefined);
 }
+
+/** What a room's XEP-0045 §6.4 muc#roominfo form says; each field only when known. */
+export interface RoomInfoFields {
+  description?: string;
+  subject?: string;
+  /** Occupants, the user included. */
+  occupants?: number;
+  /** Whether occupants may change the subject (muc#roominfo_changesubject). */
+  changeSubject?: boolean;
+}
+
+/**
+ * The XEP-0128 extended info of a room's disco#info (XEP-0045 §6.4, the
+ * muc#roominfo FORM_TYPE registered in §15.5.4): Gajim and Conversations
+ * show the occupant count, subject and description from it before joining
+ * and in the room's details.
+ */
+export function roomInfoForm(f: RoomInfoFields): Element {
+  const field = (v: string, value: string | undefined, label: string) =>
+    value === undefined ? undefined : xml("field", { var: v, label }, xml("value", {}, value));
+  return xml(
+    "x",
+    { xmlns: NS.data, type: "result" },
+    xml("field", { var: "FORM_TYPE", type: "hidden" }, xml("value", {}, "http://jabber.org/protocol/muc#roominfo")),
+    field("muc#roominfo_description", f.description, "Description"),
+    field("muc#roominfo_subject", f.subject, "Current Discussion Topic"),
+    field("muc#roominfo_occupants", f.occupants?.toString(), "Number of occupants"),
+    field("muc#roominfo_changesubject", f.changeSubject === undefined ? undefined : f.changeSubject ? "1" : "0", "Occupants May Change the Subject"),
+  );
+}

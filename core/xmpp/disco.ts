@@ -8,15 +8,20 @@ import type { Element } from "@xmpp/xml";
 import { fail } from "../errors.ts";
 import type { Network } from "../network.ts";
 import { NS } from "../stanzas/ns.ts";
+import { roomInfoForm } from "../stanzas/muc.ts";
 import { commandItems } from "./commands.ts";
 import { MAM_FEATURES } from "../history/mam.ts";
 import { archivesDirect } from "../history/direct.ts";
+import { parseRsm, rsmPage, rsmResult, RSM_NS } from "../stanzas/rsm.ts";
+import type { RoomInfo } from "../model.ts";
 
 export const CAPS_NODE = "https://estuary.example/caps";
 
 interface Info {
   identities: { category: string; type: string; name?: string }[];
   features: string[];
+  /** XEP-0128 extended info (a room's muc#roominfo); not part of caps (rooms send none). */
+  forms?: Element[];
 }
 
 function gatewayInfo(net: Network): Info {
@@ -27,7 +32,7 @@ function gatewayInfo(net: Network): Info {
   return { identities, features };
 }
 
-function roomInfo(name: string, archived: boolean): Info {
+function roomInfo(name: string, archived: boolean, moderation: boolean): Info {
   return {
     identities: [{ category: "conference", type: "text", name }],
     // XEP-0045 §6.4 features: gateway rooms are public, open, non-anonymous (we show contact JIDs), temporary.
@@ -44,6 +49,8 @@ function roomInfo(name: string, archived: boolean): Info {
       NS.occupantId,
       NS.ping,
       ...(archived ? MAM_FEATURES : []),
+      // XEP-0425 §3: the room lets its moderators remove messages (where the network can).
+      ...(moderation ? [NS.moderate] : []),
     ],
   };
 }
@@ -76,8 +83,15 @@ function infoFor(net: Network, to: string, user: string): Info {
   const address = net.addressOf(to.slice(0, at));
   if (!address) throw fail("not-found", "No such room or contact on this gateway");
   if (address.kind === "room" && slash >= 0) return occupantInfo(net, user, address.room, to.slice(slash + 1));
-  if (address.kind === "room") return roomInfo(address.room, net.archive !== undefined);
-  if (address.kind === "service") return { identities: [{ category: "server", type: "im", name: address.service }], features: [NS.discoInfo, NS.commands] };
+  if (address.kind === "room") {
+    const info = roomInfo(address.room, net.archive !== undefined, net.adapter.capabilities.moderation === true);
+    return { ...info, forms: [roomInfoForm(net.rooms.roomInfo(user, address.room))] };
+  }
+  if (address.kind === "service") {
+    // disco#items on a service lists its public rooms (IRC LIST), paged with RSM (XEP-0059 §4).
+    const features = [NS.discoInfo, NS.commands, ...(net.adapter.capabilities.rooms ? [NS.discoItems, RSM_NS] : [])];
+    return { identities: [{ category: "server", type: "im", name: address.service }], features };
+  }
   return contactInfo(archivesDirect(net));
 }
 
@@ -87,6 +101,7 @@ function infoElement(info: Info, node?: string): Element {
     { xmlns: NS.discoInfo, node },
     ...info.identities.map((i) => xml("identity", i)),
     ...[...new Set(info.features)].map((f) => xml("feature", { var: f })),
+    ...(info.forms ?? []),
   );
 }
 
@@ -131,7 +146,12 @@ export async function discoItems(net: Network, stanza: Element, user: string): P
     return xml("query", { xmlns: NS.discoItems, node }, ...commandItems(net, user, to).map((c) => xml("item", c)));
   }
   if (node) throw fail("not-found", "Unknown node");
-  if (to.includes("@")) return xml("query", { xmlns: NS.discoItems });
+  if (to.includes("@")) {
+    const at = to.indexOf("@");
+    const address = to.includes("/", at) ? undefined : net.addressOf(to.slice(0, at));
+    if (address?.kind === "service") return serviceItems(net, stanza, user, address.service);
+    return xml("query", { xmlns: NS.discoItems });
+  }
   // The domain's items (XEP-0045 §6.3 room listing, scoped to the asker): the rooms the user
   // joined here, and the rooms their network account is in (Matrix joined rooms), so a client
   // can offer them as bookmarks.
@@ -148,4 +168,47 @@ export async function discoItems(net: Network, stanza: Element, user: string): P
     }
   }
   return xml("query", { xmlns: NS.discoItems }, ...[...items].map(([jid, name]) => xml("item", { jid, name })));
+}
+
+/** Most rooms in one disco#items page of a service, also the page size when the request has no <max/>. */
+export const ROOM_PAGE_MAX = 100;
+
+/** Longest topic shown in an item's name: the name is a label in a room browser, not the topic's home. */
+const TOPIC_IN_NAME = 80;
+
+/**
+ * An item's name for a listed room: the channel name, its user count and the
+ * start of its topic (`#chan (12): topic`), which is what a client's room
+ * browser shows to pick a room by (XEP-0045 §6.3 leaves the name to the
+ * service; the JID stays the plain room address, as Biboumi's).
+ */
+export function roomItemName(r: RoomInfo): string {
+  let name = r.name ?? r.room;
+  if (r.members !== undefined) name += ` (${r.members})`;
+  if (r.topic) name += `: ${r.topic.length > TOPIC_IN_NAME ? `${r.topic.slice(0, TOPIC_IN_NAME - 1)}…` : r.topic}`;
+  return name;
+}
+
+/**
+ * A service's public rooms (an IRC server's LIST), XEP-0045 §6.3 on the
+ * service's JID, in pages (XEP-0059): sorted by JID so pages follow one
+ * order even when the network's list is fetched again between two pages.
+ * The session opens if needed, as for a join; the network's refusal is the
+ * IQ's error.
+ */
+async function serviceItems(net: Network, stanza: Element, user: string, service: string): Promise<Element> {
+  const query = stanza.getChild("query", NS.discoItems)!;
+  const req = parseRsm(query.getChild("set", RSM_NS));
+  const session = await net.sessions.get(user);
+  if (!session.listRooms) throw fail("unsupported", `${net.adapter.displayName} does not list rooms`);
+  // One item per JID (UIDs must be unique for paging), in JID order.
+  const byJid = new Map<string, { jid: string; name: string }>();
+  for (const r of await session.listRooms(service)) {
+    const jid = net.jidOf({ kind: "room", room: r.room });
+    if (!byJid.has(jid)) byJid.set(jid, { jid, name: roomItemName(r) });
+  }
+  const items = [...byJid.values()].sort((a, b) => (a.jid < b.jid ? -1 : a.jid > b.jid ? 1 : 0));
+  const uid = (i: { jid: string }) => i.jid;
+  const page = rsmPage(items, uid, req, { max: ROOM_PAGE_MAX });
+  return xml("query", { xmlns: NS.discoItems }, ...page.items.map((i) => xml("item", i)), rsmResult(page, uid));
 }

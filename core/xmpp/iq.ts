@@ -72,7 +72,7 @@ export async function handleIq(net: Network, stanza: Element, from: { bare: stri
       result = await mamMeta(net, from, to.local);
       break;
     case `get vCard ${NS.vcard}`:
-      result = await vcardGet(net, from.bare, to.local);
+      result = await vcardGet(net, from.bare, to.local, to.resource);
       break;
     case `set query ${NS.mucAdmin}`:
       await mucAdminSet(net, stanza, from, to.local);

@@ -20,6 +20,7 @@ import { NS } from "../stanzas/ns.ts";
 import { cloneElement } from "../stanzas/clone.ts";
 import { archiveIdFor, archiveJidOf, ownIdsScope } from "../history/direct.ts";
 import { sendInvite } from "./invite.ts";
+import { occupantId } from "../stanzas/muc.ts";
 
 const CHAT_STATES: ChatState[] = ["active", "composing", "paused", "inactive", "gone"];
 
@@ -197,6 +198,10 @@ function reflect(net: Network, from: { bare: string; full: string }, chat: ChatR
   // Never pass on a stanza-id claiming to be from the room (XEP-0359 §5: the room must strip them).
   for (const sid of copy.getChildren("stanza-id", NS.sid)) if (sid.attrs.by === state.jid) copy.remove(sid);
   if (stanzaId) copy.append(xml("stanza-id", { xmlns: NS.sid, id: stanzaId, by: state.jid }));
+  // XEP-0421 §4: the room strips any occupant-id the sender put in and adds the sender's own
+  // (hashed from their bare JID, as in their presences and the archive).
+  for (const oid of copy.getChildren("occupant-id", NS.occupantId)) copy.remove(oid);
+  copy.append(xml("occupant-id", { xmlns: NS.occupantId, id: occupantId(state.jid, { jid: from.bare, nick: state.nick }) }));
   for (const full of state.resources) {
     const el = cloneElement(copy);
     el.attrs.from = `${state.jid}/${state.nick}`;

@@ -135,6 +135,25 @@ describe("gateway rooms as real clients use them", () => {
     expect(historyBodies(joined)).toEqual([]);
   });
 
+  it("XEP-0045 §7.7: a presence change sent while the network is still answering the join is reflected once the join is done", async () => {
+    const release = net.holdJoin("#orchard");
+    phone.inbox.length = 0;
+    await phone.send(xml("presence", { to: `${room("orchard")}/romeo` }, xml("x", { xmlns: NS_MUC }), xml("show", {}, "away")));
+    await net.waitForSent((r) => r.op === "join" && r.chat?.kind === "room" && r.chat.room === "#orchard");
+    // The client changes its availability before the room answered (Conversations does on screen-off).
+    await phone.send(xml("presence", { to: `${room("orchard")}/romeo` }, xml("show", {}, "dnd"), xml("status", {}, "in a meeting")));
+    release();
+    // The user's stanzas to one room are handled in order: the join completes with the show it
+    // carried, then the change is reflected to the occupant (§7.7), so the client ends on it.
+    const first = await selfPresence(phone, "orchard");
+    expect(first.getChildText("show")).toBe("away");
+    const latest = await phone.waitFor((s) => s !== first && s.name === "presence" && s.attrs.from === `${room("orchard")}/romeo` && mucStatusCodes(s).includes("110"));
+    expect(latest.getChildText("show")).toBe("dnd");
+    expect(latest.getChildText("status")).toBe("in a meeting");
+    // The change did not become a second network join.
+    expect(net.log.filter((r) => r.op === "join" && r.chat?.kind === "room" && r.chat.room === "#orchard")).toHaveLength(1);
+  });
+
   it("XEP-0421: every presence the room sends carries one stable occupant-id, the user's own included", async () => {
     const joined = await join(phone, "garden", { history: { maxstanzas: "0" } });
     const ids = new Map(joined.filter((s) => s.name === "presence").map((s) => [s.attrs.from!, s.getChildren("occupant-id", OCCUPANT_ID).map((o) => o.attrs.id)]));
@@ -145,6 +164,37 @@ describe("gateway rooms as real clients use them", () => {
     await phone.send(xml("presence", { to: `${room("garden")}/romeo` }, xml("show", {}, "dnd")));
     const update = await selfPresence(phone, "garden");
     expect(update.getChild("occupant-id", OCCUPANT_ID)?.attrs.id).toBe(self);
+  });
+
+  it("XEP-0421 §4: live messages carry the sender's occupant-id; the room replaces one a client forged in its own message", async () => {
+    const joined = await join(phone, "garden", { history: { maxstanzas: "0" } });
+    const idOf = (nick: string) =>
+      joined.find((s) => s.name === "presence" && s.attrs.from === `${room("garden")}/${nick}`)?.getChild("occupant-id", OCCUPANT_ID)?.attrs.id;
+    expect(idOf("alice")).toBeDefined();
+
+    say("garden", "oid-1", "Alice speaks with her own id");
+    const fromAlice = await phone.waitFor((s) => s.getChildText("body") === "Alice speaks with her own id");
+    expect(fromAlice.getChildren("occupant-id", OCCUPANT_ID).map((o) => o.attrs.id)).toEqual([idOf("alice")]);
+
+    await phone.send(
+      xml("message", { type: "groupchat", to: room("garden"), id: "forged-oid" }, xml("body", {}, "I claim to be Alice"), xml("occupant-id", { xmlns: OCCUPANT_ID, id: idOf("alice") })),
+    );
+    const reflected = await phone.waitFor((s) => s.attrs.id === "forged-oid" && s.attrs.from === `${room("garden")}/romeo`);
+    expect(reflected.getChildren("occupant-id", OCCUPANT_ID).map((o) => o.attrs.id)).toEqual([idOf("romeo")]);
+    expect(idOf("romeo")).not.toBe(idOf("alice"));
+  });
+
+  it("XEP-0045 §6.4: the room's muc#roominfo fields are the user's view of it (occupants with the user, subject)", async () => {
+    const rooms = gateway.networks.get("test")!.rooms;
+    expect(rooms.roomInfo(USER, "#garden")).toEqual({ occupants: 3, subject: "Welcome to #garden" });
+    expect(rooms.roomInfo(USER, "#nowhere")).toEqual({});
+    // What a client reads: the XEP-0128 form in the room's disco#info; the test network has no moderation.
+    const info = (await phone.iq(xml("iq", { type: "get", to: room("garden") }, xml("query", { xmlns: "http://jabber.org/protocol/disco#info" })))).getChild("query")!;
+    const form = info.getChildren("x", "jabber:x:data").find((x) => x.getChildren("field").some((f) => f.attrs.var === "FORM_TYPE" && f.getChildText("value") === "http://jabber.org/protocol/muc#roominfo"));
+    const value = (v: string) => form?.getChildren("field").find((f) => f.attrs.var === v)?.getChildText("value");
+    expect(value("muc#roominfo_occupants")).toBe("3");
+    expect(value("muc#roominfo_subject")).toBe("Welcome to #garden");
+    expect(info.getChildren("feature").map((f) => f.attrs.var)).not.toContain("urn:xmpp:message-moderate:1");
   });
 
   it("XEP-0410: a self-ping from a joined resource is answered; from a resource that is not joined it is not-acceptable", async () => {
@@ -183,6 +233,26 @@ describe("gateway rooms as real clients use them", () => {
     expect(joined.filter((s) => s.attrs.type === "unavailable")).toEqual([]);
     expect(historyBodies(joined)).toEqual(["Still here?"]);
     expect(net.log.filter((r) => r.op === "leave")).toEqual([]);
+  });
+
+  it("bookmarks autojoin after a reconnect: the old session's unavailable frees the resource, the same nick joins again with the whole room", async () => {
+    await join(laptop, "garden", { history: { maxstanzas: "0" } });
+    const rooms = gateway.networks.get("test")!.rooms;
+    const full = laptop.jid;
+    expect(rooms.isJoined(USER, "#garden", full)).toBe(true);
+    await laptop.stop();
+    // Prosody tells the room the resource went (RFC 6121 §4.6.3: directed presence), so no ghost stays.
+    await waitFor(() => (rooms.isJoined(USER, "#garden", full) ? undefined : true), { what: "laptop gone from #garden" });
+    laptop = await connectClient(prosody, "romeo", "pw", "laptop");
+    const again = await join(laptop, "garden", { history: { maxstanzas: "0" } });
+    expect(again.filter((s) => s.name === "presence").map((s) => s.attrs.from)).toEqual([
+      `${room("garden")}/alice`,
+      `${room("garden")}/bob`,
+      `${room("garden")}/romeo`,
+    ]);
+    // The phone stayed in throughout: one network membership, never left.
+    expect(net.log.filter((r) => r.op === "leave" && r.chat?.kind === "room" && r.chat.room === "#garden")).toEqual([]);
+    await leave(laptop, "garden");
   });
 
   it("XEP-0045 §7.6: a nick change is an unavailable 303 with the new nick, then the self-presence under it, both with the same occupant-id", async () => {

@@ -13,7 +13,7 @@
 import { EventEmitter } from "node:events";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { ChatMemberUpdated, Message, MessageReactionUpdated, ResponseParameters, User } from "grammy/types";
+import type { Chat, ChatMemberUpdated, Message, MessageReactionUpdated, ResponseParameters, User } from "grammy/types";
 import { chatMethods } from "./fake-bot-api/chats.ts";
 import type { Env, EditRecord, Handler, SentRecord } from "./fake-bot-api/context.ts";
 import { mediaMethods } from "./fake-bot-api/media.ts";
@@ -25,14 +25,17 @@ import {
   type UserEditInput,
   type UserMediaInput,
   type UserMessageInput,
+  type UserPostInput,
   type UserReactionInput,
 } from "./fake-bot-api/simulate.ts";
 import { UpdateQueue } from "./fake-bot-api/updates.ts";
-import { World, type AdminRights, type ChatState, type MemberStatus, type StoredMessage } from "./fake-bot-api/world.ts";
+import { World, type AdminRights, type ChatState, type FileKind, type MemberStatus, type StoredMessage } from "./fake-bot-api/world.ts";
 
 export type { EditRecord, SentMedia, SentRecord } from "./fake-bot-api/context.ts";
 export type { AdminRights, MemberStatus, StoredMessage } from "./fake-bot-api/world.ts";
-export type { UserDocumentInput, UserEditInput, UserMediaInput, UserMessageInput, UserReactionInput } from "./fake-bot-api/simulate.ts";
+export type { UserDocumentInput, UserEditInput, UserMediaInput, UserMessageInput, UserPostInput, UserReactionInput } from "./fake-bot-api/simulate.ts";
+export { CHANNEL_BOT, GROUP_ANONYMOUS_BOT } from "./fake-bot-api/simulate.ts";
+export type { FileKind } from "./fake-bot-api/world.ts";
 
 /** One request as received, for assertions. Uploaded files appear as `{ upload: filename, size }`. */
 export interface CallRecord {
@@ -215,6 +218,25 @@ export class FakeBotApi {
   }
   userEdits(token: string, input: UserEditInput): Message {
     return this.sim.userEdits(token, input);
+  }
+  /** Any documented Message content (sticker, location, poll, forward_origin, service fields…). */
+  userPosts(token: string, input: UserPostInput, content: Partial<Message>): Message {
+    return this.sim.userPosts(token, input, content);
+  }
+  /** A message from an anonymous admin (sender_chat = the group) or a channel (sender_chat given). */
+  chatPosts(token: string, input: UserPostInput & { sender_chat?: Chat; author_signature?: string }, content: Partial<Message>): Message {
+    return this.sim.chatPosts(token, input, content);
+  }
+  userCreatesTopic(token: string, input: { from: number; chat: number; name: string; icon_color?: number }): Message {
+    return this.sim.userCreatesTopic(token, input);
+  }
+  upgradeGroup(chatId: number, newId: number, by: number): { old: Message; new: Message } {
+    return this.sim.upgradeGroup(chatId, newId, by);
+  }
+  /** Stores a file (served by getFile and the file route) and returns its Bot API identifiers, for userPosts content. */
+  addFile(kind: FileKind, bytes: Uint8Array, extra: { file_name?: string; mime_type?: string } = {}): { file_id: string; file_unique_id: string; file_size: number } {
+    const f = this.world.addFile(kind, bytes, extra);
+    return { file_id: f.file_id, file_unique_id: f.file_unique_id, file_size: f.bytes.byteLength };
   }
   userReacts(token: string, input: UserReactionInput): MessageReactionUpdated {
     return this.sim.userReacts(token, input);

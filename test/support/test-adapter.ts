@@ -14,7 +14,7 @@ import type { ChatRef, ChatState, LegacyEvent, OutgoingMessage, RoomSnapshot, Sh
 
 export interface SentRecord {
   user: string;
-  op: "send" | "correct" | "retract" | "react" | "typing" | "subject" | "nick" | "leave" | "presence" | "read";
+  op: "send" | "correct" | "retract" | "react" | "typing" | "subject" | "nick" | "leave" | "presence" | "read" | "join";
   chat?: ChatRef;
   message?: OutgoingMessage;
   target?: string;
@@ -27,7 +27,19 @@ export class TestNetwork {
   registrationRequired = true;
   readonly log: SentRecord[] = [];
   private nextId = 1;
+  /** Rooms whose join the network does not answer yet (holdJoin). */
+  private readonly joinGates = new Map<string, Promise<void>>();
   private waiters: { pred: (r: SentRecord) => boolean; resolve: (r: SentRecord) => void }[] = [];
+
+  /** Makes joins of `room` wait until the returned function is called (a slow network join). */
+  holdJoin(room: string): () => void {
+    let release!: () => void;
+    this.joinGates.set(room, new Promise<void>((r) => (release = r)));
+    return () => {
+      this.joinGates.delete(room);
+      release();
+    };
+  }
 
   /** Plays the network: an event into the user's session. */
   emit(user: string, event: LegacyEvent): void {
@@ -144,6 +156,8 @@ export class TestNetwork {
         net.record({ user, op: "typing", chat, value: state });
       },
       async joinRoom(room, nick): Promise<RoomSnapshot> {
+        net.record({ user, op: "join", chat: { kind: "room", room }, value: nick });
+        await net.joinGates.get(room);
         if (room === "#closed") throw fail("not-allowed", "Cannot join #closed (invite only)");
         if (nick === "taken") throw fail("conflict", "Nickname taken is already in use");
         return {

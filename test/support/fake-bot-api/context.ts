@@ -3,7 +3,7 @@
  * keeps for test assertions.
  */
 import type { Message, MessageEntity, User } from "grammy/types";
-import { badRequest, forbidden, type Params } from "./protocol.ts";
+import { ApiError, badRequest, forbidden, type Params } from "./protocol.ts";
 import type { BotState, ChatState, FileKind, World } from "./world.ts";
 
 export interface SentMedia {
@@ -78,6 +78,17 @@ export function botUser(bot: BotState): User {
   return { id: bot.user.id, is_bot: true, first_name: bot.user.first_name, username: bot.user.username };
 }
 
+/**
+ * A basic group upgraded to a supergroup answers every call with 400 and
+ * the new id in `parameters.migrate_to_chat_id`
+ * (https://core.telegram.org/bots/api#responseparameters).
+ */
+function checkMigrated(chat: ChatState): void {
+  if (chat.migratedTo !== undefined) {
+    throw new ApiError(400, "Bad Request: group chat was upgraded to a supergroup chat", { migrate_to_chat_id: chat.migratedTo });
+  }
+}
+
 function groupKind(chat: ChatState): string {
   return chat.chat.type === "supergroup" ? "supergroup" : "group";
 }
@@ -101,6 +112,7 @@ export function sendTarget(call: Call): ChatState {
   }
   const chat = world.group(id);
   if (chat === undefined) throw badRequest("chat not found");
+  checkMigrated(chat);
   const status = world.statusOf(chat, call.bot.user.id);
   if (status === "kicked") throw forbidden(`bot was kicked from the ${groupKind(chat)} chat`);
   if (status === "left") throw forbidden(`bot is not a member of the ${groupKind(chat)} chat`);
@@ -118,6 +130,7 @@ export function readTarget(call: Call): ChatState {
     if (!chat.started && chat.messages.size === 0) throw badRequest("chat not found");
     return chat;
   }
+  checkMigrated(chat);
   const status = world.statusOf(chat, call.bot.user.id);
   if (status === "kicked") throw forbidden(`bot was kicked from the ${groupKind(chat)} chat`);
   if (status === "left") throw badRequest("chat not found");

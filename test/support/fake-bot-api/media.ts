@@ -113,6 +113,10 @@ function mediaField(call: Call, kind: FileKind, f: StoredFile): Partial<Message>
       const height = call.params.int("height") ?? f.height ?? 0;
       return { [kind]: { ...base, ...named, width, height, duration } };
     }
+    case "sticker":
+      return { sticker: { ...base, type: "regular", width: f.width ?? 512, height: f.height ?? 512, is_animated: false, is_video: false } };
+    case "video_note":
+      return { video_note: { ...base, length: call.params.int("length") ?? f.width ?? 240, duration } };
   }
 }
 

@@ -9,7 +9,7 @@
  *   administrators (and opted in through allowed_updates);
  * - my_chat_member tells a bot about its own membership changes.
  */
-import type { ChatMemberUpdated, Message, MessageEntity, MessageReactionUpdated, ReactionType, User } from "grammy/types";
+import type { Chat, ChatMemberUpdated, Location, Message, MessageEntity, MessageReactionUpdated, ReactionType, User } from "grammy/types";
 import { validReaction } from "./messages.ts";
 import { imageSize, now, type BotState, type ChatState, type MemberStatus, type AdminRights, type World } from "./world.ts";
 
@@ -41,8 +41,11 @@ export interface UserEditInput {
   from: number;
   chat: number;
   message_id: number;
-  text: string;
+  /** New text (text messages); absent for a live location's move. */
+  text?: string;
   entities?: MessageEntity[];
+  /** A live location's new position (editMessageLiveLocation by the user's app). */
+  location?: Location;
 }
 
 export interface UserReactionInput {
@@ -53,6 +56,22 @@ export interface UserReactionInput {
   /** Defaults to the reaction this user currently has on the message. */
   old_reaction?: ReactionType[];
 }
+
+/** Where a simulated message is posted, and what it answers. */
+export interface UserPostInput {
+  from: number;
+  chat: number;
+  reply_to_message_id?: number;
+  message_thread_id?: number;
+}
+
+/**
+ * Telegram's service accounts (https://core.telegram.org/bots/api#message
+ * sender_chat): anonymous group admins post as @GroupAnonymousBot, channels
+ * in groups as @Channel_Bot, both with `sender_chat` set.
+ */
+export const GROUP_ANONYMOUS_BOT: User = { id: 1087968824, is_bot: true, first_name: "Group", username: "GroupAnonymousBot" };
+export const CHANNEL_BOT: User = { id: 136817688, is_bot: true, first_name: "Channel", username: "Channel_Bot" };
 
 export class Simulation {
   readonly world: World;
@@ -122,10 +141,10 @@ export class Simulation {
     }
   }
 
-  private newUserMessage(bot: BotState, input: { from: number; chat: number; reply_to_message_id?: number; message_thread_id?: number }, content: Partial<Message>): Message {
+  private newUserMessage(bot: BotState, input: UserPostInput, content: Partial<Message>, as?: User): Message {
     const from = this.user(input.from);
     const chat = this.chatOf(bot, from, input.chat);
-    const message = { message_id: chat.nextMessageId++, from, date: now(), chat: chat.chat, ...content } as Message;
+    const message = { message_id: chat.nextMessageId++, from: as ?? from, date: now(), chat: chat.chat, ...content } as Message;
     if (input.reply_to_message_id !== undefined) {
       const target = this.world.liveMessage(chat, input.reply_to_message_id);
       if (target === undefined) throw new Error(`FakeBotApi: no message ${input.reply_to_message_id} to reply to`);
@@ -137,6 +156,12 @@ export class Simulation {
     if (thread !== undefined) {
       message.message_thread_id = thread;
       if (forum) message.is_topic_message = true;
+      // In a forum, a message that answers nothing else "replies" to its topic's root,
+      // the forum_topic_created service message (as Telegram sends it).
+      const root = forum ? chat.topics?.get(thread)?.root : undefined;
+      if (root !== undefined && message.reply_to_message === undefined && content.forum_topic_created === undefined) {
+        message.reply_to_message = structuredClone(root) as never;
+      }
     }
     this.world.storeMessage(chat, message);
     this.deliver(chat, "message", message);
@@ -150,6 +175,71 @@ export class Simulation {
     const command = /^\/[A-Za-z0-9_]+(@[A-Za-z0-9_]+)?/.exec(text);
     if (entities === undefined && command) entities = [{ type: "bot_command", offset: 0, length: command[0].length }];
     return this.newUserMessage(this.bot(token), input, { text, ...(entities ? { entities } : {}) });
+  }
+
+  /**
+   * Any message content documented for Message (a sticker, a location, a
+   * poll, a forward, a service message…), given as its Bot API fields.
+   */
+  userPosts(token: string, input: UserPostInput, content: Partial<Message>): Message {
+    return this.newUserMessage(this.bot(token), input, content);
+  }
+
+  /**
+   * A message posted as a chat: an anonymous admin of the group (no
+   * `sender_chat` given: the group itself) or a channel.
+   */
+  chatPosts(token: string, input: UserPostInput & { sender_chat?: Chat; author_signature?: string }, content: Partial<Message>): Message {
+    const group = this.group(input.chat);
+    const senderChat = input.sender_chat ?? group.chat;
+    const as = senderChat.id === group.chat.id ? GROUP_ANONYMOUS_BOT : CHANNEL_BOT;
+    return this.newUserMessage(this.bot(token), input, {
+      sender_chat: senderChat,
+      ...(input.author_signature === undefined ? {} : { author_signature: input.author_signature }),
+      ...content,
+    }, as);
+  }
+
+  /** A member opens a forum topic: the forum_topic_created service message, whose id is the topic's message_thread_id. */
+  userCreatesTopic(token: string, input: { from: number; chat: number; name: string; icon_color?: number }): Message {
+    const chat = this.group(input.chat);
+    if (!(chat.chat.type === "supergroup" && chat.chat.is_forum === true)) throw new Error("FakeBotApi: topics exist in forum supergroups only");
+    const thread = chat.nextMessageId;
+    chat.topics ??= new Map();
+    const root = { message_id: thread, from: this.user(input.from), date: now(), chat: chat.chat, message_thread_id: thread, is_topic_message: true,
+      forum_topic_created: { name: input.name, icon_color: input.icon_color ?? 0x6fb9f0 } } as Message;
+    chat.topics.set(thread, { name: input.name, root });
+    return this.newUserMessage(this.bot(token), { from: input.from, chat: input.chat, message_thread_id: thread }, { forum_topic_created: root.forum_topic_created! });
+  }
+
+  /**
+   * A basic group is upgraded to a supergroup (https://core.telegram.org/api/channel#migration):
+   * a new chat with a new id and the same members; the old chat gets a
+   * migrate_to_chat_id service message and answers every call with 400 and
+   * parameters.migrate_to_chat_id; the new one gets migrate_from_chat_id.
+   */
+  upgradeGroup(chatId: number, newId: number, by: number): { old: Message; new: Message } {
+    const old = this.group(chatId);
+    if (old.chat.type !== "group") throw new Error("FakeBotApi: only basic groups are upgraded");
+    const from = this.user(by);
+    const chat: ChatState = {
+      key: `g:${newId}`,
+      chat: { id: newId, type: "supergroup", title: old.chat.title },
+      members: new Map(old.members),
+      messages: new Map(),
+      nextMessageId: 1,
+      started: true,
+      blocked: false,
+    };
+    this.world.chats.set(chat.key, chat);
+    const oldMsg = { message_id: old.nextMessageId++, from, date: now(), chat: old.chat, migrate_to_chat_id: newId } as Message;
+    this.world.storeMessage(old, oldMsg);
+    this.deliver(old, "message", oldMsg);
+    old.migratedTo = newId;
+    const newMsg = { message_id: chat.nextMessageId++, from, date: now(), chat: chat.chat, migrate_from_chat_id: chatId } as Message;
+    this.world.storeMessage(chat, newMsg);
+    this.deliver(chat, "message", newMsg);
+    return { old: oldMsg, new: newMsg };
   }
 
   userSendsPhoto(token: string, input: UserMediaInput): Message {
@@ -183,9 +273,15 @@ export class Simulation {
     if (stored === undefined || stored.message.from?.id !== from.id) {
       throw new Error(`FakeBotApi: user ${from.id} has no message ${input.message_id} in chat ${input.chat}`);
     }
-    stored.message.text = input.text;
-    if (input.entities) stored.message.entities = input.entities;
-    else delete stored.message.entities;
+    if (input.location !== undefined) {
+      if (stored.message.location?.live_period === undefined) throw new Error("FakeBotApi: only live locations move");
+      stored.message.location = { ...input.location, live_period: stored.message.location.live_period };
+    }
+    if (input.text !== undefined) {
+      stored.message.text = input.text;
+      if (input.entities) stored.message.entities = input.entities;
+      else delete stored.message.entities;
+    }
     stored.message.edit_date = now();
     this.deliver(chat, "edited_message", stored.message);
     return structuredClone(stored.message);

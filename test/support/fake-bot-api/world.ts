@@ -48,12 +48,16 @@ export interface ChatState {
   members: Map<number, Membership>;
   messages: Map<number, StoredMessage>;
   nextMessageId: number;
+  /** Forum topics by message_thread_id (the id of the topic's forum_topic_created message). */
+  topics?: Map<number, { name: string; root: Message }>;
+  /** A group upgraded to a supergroup: its new chat id (https://core.telegram.org/bots/api#message migrate_to_chat_id). */
+  migratedTo?: number;
   /** Private chats only: the user pressed Start / wrote first, and did not block the bot. */
   started: boolean;
   blocked: boolean;
 }
 
-export type FileKind = "photo" | "document" | "voice" | "video" | "audio" | "animation";
+export type FileKind = "photo" | "document" | "voice" | "video" | "audio" | "animation" | "sticker" | "video_note";
 
 export interface StoredFile {
   file_id: string;
@@ -76,6 +80,8 @@ const FILE_DIR: Record<FileKind, string> = {
   video: "videos",
   audio: "music",
   animation: "animations",
+  sticker: "stickers",
+  video_note: "video_notes",
 };
 
 /** Telegram's documented "Telegram-looking" default extensions per file kind. */
@@ -86,6 +92,8 @@ const FILE_EXT: Record<FileKind, string> = {
   video: "mp4",
   audio: "mp3",
   animation: "mp4",
+  sticker: "webp",
+  video_note: "mp4",
 };
 
 export class World {
