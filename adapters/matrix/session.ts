@@ -29,7 +29,8 @@ interface SyncRoom {
   state?: { events?: RoomEventJson[] };
   timeline?: { events?: RoomEventJson[] };
   ephemeral?: { events?: { type: string; content: Record<string, unknown> }[] };
-  invite_state?: { events?: RoomEventJson[] };
+  /** Stripped state (spec "Stripped state"): no event_id, no timestamps. */
+  invite_state?: { events?: StateEvent[] };
 }
 
 interface SyncResponse {
@@ -77,6 +78,8 @@ export class MatrixSession implements AdapterSession {
   private readonly authorOf = new Map<string, string>();
   private readonly ownTxns = new RecentSet();
   private readonly ownEvents = new RecentSet();
+  /** Room invitations already told to the user in this session (onInvite). */
+  private readonly invitesTold = new RecentSet();
   private readonly startedAt = Date.now();
   private txn = 0;
   private loop: Promise<void> | undefined;
@@ -459,10 +462,33 @@ export class MatrixSession implements AdapterSession {
     for (const u of before) if (!now.has(u)) tell(u, "paused");
   }
 
-  /** Invitations to direct chats are accepted (a Matrix user starting a DM); others wait for the user. */
+  /**
+   * Invitations to direct chats are accepted (a Matrix user starting a DM).
+   * An invitation to any other room reaches the user as a XEP-0045 §7.8.2
+   * invitation from the room (core/xmpp/invite.ts): joining that MUC then
+   * joins the Matrix room (POST /join works for an invited user, spec "Room
+   * membership"). `invite_state` is the stripped state of the room (spec
+   * "Stripped state"): the invitee's own m.room.member event names the
+   * inviter (`sender`) and carries the optional `reason`. A sync repeats a
+   * pending invitation only when it changed, but every session's first sync
+   * lists all pending ones: each is told once per session.
+   */
   private async onInvite(roomId: string, r: SyncRoom): Promise<void> {
-    const mine = (r.invite_state?.events ?? []).find((e) => e.type === "m.room.member" && e.state_key === this.me);
-    if (mine?.content.is_direct !== true || this.rooms.get(roomId)?.members.get(this.me)?.membership === "join") return;
+    const stripped = r.invite_state?.events ?? [];
+    const mine = stripped.find((e) => e.type === "m.room.member" && e.state_key === this.me);
+    if (this.rooms.get(roomId)?.members.get(this.me)?.membership === "join") return;
+    if (mine?.content.is_direct !== true) {
+      if (!mine) return;
+      // Stripped state events carry no event_id: one invitation per room and inviter.
+      const key = `${roomId}\n${mine.sender}`;
+      if (this.invitesTold.has(key)) return;
+      this.invitesTold.add(key);
+      const inviter = stripped.find((e) => e.type === "m.room.member" && e.state_key === mine.sender);
+      const name = typeof inviter?.content.displayname === "string" && inviter.content.displayname !== "" ? inviter.content.displayname : mine.sender;
+      const reason = typeof mine.content.reason === "string" && mine.content.reason !== "" ? { reason: mine.content.reason } : {};
+      this.emit({ type: "invite", room: roomId, from: { nick: name, contact: mine.sender }, ...reason });
+      return;
+    }
     try {
       await api(this.client, Method.Post, `/join/${enc(roomId)}`, { body: {}, signal: this.signal });
       await this.addDirect(mine.sender, roomId);
@@ -613,6 +639,28 @@ export class MatrixSession implements AdapterSession {
   async retract(chat: ChatRef, id: MessageId): Promise<void> {
     const roomId = (await this.roomOf(chat))!;
     await this.queues.run(roomId, () => this.redact(roomId, id));
+  }
+
+  /**
+   * XEP-0045 §7.8 mediated invitation: POST /rooms/{roomId}/invite with
+   * `user_id` and the optional `reason` (spec "Room membership", invite).
+   * The server answers every refusal with 403 M_FORBIDDEN (power level,
+   * invitee banned, inviter not in the room, invitee already a member): the
+   * last is told apart from what this session knows of the room's members.
+   */
+  async invite(room: RoomId, contact: string, reason?: string): Promise<void> {
+    if (!contact.startsWith("@")) throw fail("not-found", "Not a Matrix user");
+    const roomId = await this.matrixRoomOf(room);
+    if (this.rooms.get(roomId)?.members.get(contact)?.membership === "join") throw fail("conflict", `${contact} is already in the room`);
+    const body = { user_id: contact, ...(reason !== undefined && reason !== "" ? { reason } : {}) };
+    try {
+      await this.retry(() => api(this.client, Method.Post, `/rooms/${enc(roomId)}/invite`, { body, signal: this.signal }), "The Matrix server refused the invitation");
+    } catch (err) {
+      if (isEstuaryError(err) && err.cause instanceof MatrixError && err.cause.errcode === "M_FORBIDDEN") {
+        throw fail("forbidden", `Matrix refused the invitation: ${err.cause.data.error ?? "M_FORBIDDEN"}`, { cause: err.cause });
+      }
+      throw err;
+    }
   }
 
   /**

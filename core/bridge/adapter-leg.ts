@@ -18,7 +18,7 @@ import { toPlain } from "../format/model.ts";
 import type { ChatRef, LegacyEvent, OutgoingMessage, RichText, RoomId, SendResult } from "../model.ts";
 import type { Network } from "../network.ts";
 import type { LegName } from "./config.ts";
-import { correctionFallback, joinPartLine, prefixInlines, reactionFallback, replyFallback, retractionFallback, withPrefix, type PrefixStyle } from "./format.ts";
+import { correctionFallback, joinPartLine, moderationReason, prefixInlines, reactionFallback, replyFallback, retractionFallback, withPrefix, type PrefixStyle } from "./format.ts";
 import { senderOf } from "./ids.ts";
 import { bridgeMetrics } from "./metrics.ts";
 import type { Delivery, InboundSink, Leg, LegIds } from "./types.ts";
@@ -143,7 +143,14 @@ export class AdapterLeg implements Leg {
         if (here(e.chat) && e.from.nick !== this.#selfNick) sink({ type: "edit", id: e.id, from: e.from, text: e.text });
         return;
       case "retract":
-        if (here(e.chat) && e.from.nick !== this.#selfNick) sink({ type: "retract", id: e.id, from: e.from });
+        if (!here(e.chat)) return;
+        if (e.by) {
+          // Someone else's removal (a Matrix moderator's redaction), of a person's message or of the
+          // relay's copy of one from another leg; the relay's own removals are what it was asked to do.
+          if (e.by.nick !== this.#selfNick) sink({ type: "moderate", id: e.id, by: e.by, ...(e.reason ? { reason: e.reason } : {}) });
+          return;
+        }
+        if (e.from.nick !== this.#selfNick) sink({ type: "retract", id: e.id, from: e.from });
         return;
       case "reactions":
         if (here(e.chat) && e.from.nick !== this.#selfNick) sink({ type: "reactions", id: e.id, from: e.from, emojis: e.emojis });
@@ -226,6 +233,21 @@ export class AdapterLeg implements Leg {
           return;
         }
         await this.#say(retractionFallback(prefixInlines(style, d.from.nick, d.origin)));
+        return;
+      }
+      case "moderate": {
+        // IRC cannot delete a line: nothing is said there either (a "message removed" line would only
+        // draw attention to what a moderator took down, and the room's IRC side cannot act on it).
+        const target = await ids.idFor(d.canon);
+        if (target === undefined || !this.#native.retract) return;
+        const copy = d.author?.leg !== this.name; // posted by the relay: it may always remove it
+        const reason = moderationReason(d.by.nick, d.origin, d.reason);
+        if (session.moderate && this.#o.net.adapter.capabilities.moderation) {
+          // Matrix: a redaction with the reason; Telegram: deleteMessage (as an admin for others' messages).
+          await session.moderate(this.#o.room, target, reason);
+        } else if (copy && session.retract) {
+          await session.retract(this.#chat, target);
+        }
         return;
       }
       case "reactions": {

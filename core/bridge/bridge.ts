@@ -36,6 +36,13 @@ export class Bridge {
   readonly #inboundOrder = new KeyedSerial(10_000);
   readonly #queues: KeyedSerial;
   readonly #recent = new Recent(5000);
+  /**
+   * Canonical ids already removed (retraction or moderation): a removal the
+   * bridge carried to a leg comes back from it (the relay's own redaction
+   * seen in the sync, the MUC announcing the relay's XEP-0425 request) and
+   * must stop there, whatever the leg's own echo filters let through.
+   */
+  readonly #removed = new Recent(5000);
   readonly #notices = new Map<string, { count: number; reason: string; timer?: NodeJS.Timeout }>();
   #stopped = false;
 
@@ -79,6 +86,17 @@ export class Bridge {
     if (kind === "reactions" || (kind === "retract" && origin !== "xmpp")) return true;
     const author = await this.#opts.store.idmap.xmppFor(scopeFor(this.name, "author"), canon);
     return author === undefined || author === this.#authorKey(origin, who);
+  }
+
+  /** Where `canon` was written and by whom (undefined: from before this record). */
+  async #author(canon: string): Promise<{ leg: LegName; who: Person } | undefined> {
+    const key = await this.#opts.store.idmap.xmppFor(scopeFor(this.name, "author"), canon);
+    const nl = key?.indexOf("\n") ?? -1;
+    if (key === undefined || nl < 0) return undefined;
+    const id = key.slice(nl + 1);
+    const nick = senderOf(canon) ?? id;
+    const who: Person = id.startsWith("nick:") ? { nick: id.slice(5) } : { nick, contact: id };
+    return { leg: key.slice(0, nl) as LegName, who };
   }
 
   add(leg: Leg): void {
@@ -149,8 +167,32 @@ export class Bridge {
           return;
         }
         if (ev.type === "edit") this.#fanOut(origin, { type: "edit", canon, origin, from: ev.from, text: ev.text });
-        else if (ev.type === "retract") this.#fanOut(origin, { type: "retract", canon, origin, from: ev.from });
+        else if (ev.type === "retract") {
+          if (this.#removed.seen(canon)) return this.#suppressRemoval(origin);
+          this.#fanOut(origin, { type: "retract", canon, origin, from: ev.from });
+        }
         else this.#fanOut(origin, { type: "reactions", canon, origin, from: ev.from, emojis: ev.emojis });
+        return;
+      }
+      case "moderate": {
+        // The leg only reports moderation its network allowed (the MUC's own announcement, a
+        // redaction the homeserver accepted): no author check, but once per message.
+        const canon = await ids.canonFor(ev.id);
+        if (!canon) {
+          this.#opts.log.debug({ leg: origin }, "bridge: moderated message unknown");
+          return;
+        }
+        if (this.#removed.seen(canon)) return this.#suppressRemoval(origin);
+        const author = await this.#author(canon);
+        this.#opts.log.info({ bridge: this.name, leg: origin, by: ev.by.nick }, "bridge: a moderator removed a message; removing its copies");
+        this.#fanOut(origin, {
+          type: "moderate",
+          canon,
+          origin,
+          by: ev.by,
+          ...(ev.reason ? { reason: ev.reason } : {}),
+          ...(author ? { author } : {}),
+        });
         return;
       }
       case "join":
@@ -161,6 +203,11 @@ export class Bridge {
         this.#fanOut(origin, { type: "nick", origin, who: ev.who, old: ev.old });
         return;
     }
+  }
+
+  #suppressRemoval(origin: LegName): void {
+    bridgeMetrics.suppressed.inc({ leg: origin, reason: "removed" });
+    this.#opts.log.debug({ bridge: this.name, leg: origin }, "bridge: message already removed; not relayed again");
   }
 
   #fanOut(origin: LegName, d: Delivery): void {

@@ -107,3 +107,12 @@ export function undeliveredNotice(target: string, count: number, reason: string)
   const what = count === 1 ? "A message" : `${count} messages`;
   return { blocks: [line(text(`[bridge] ${what} could not be delivered to ${target}: ${reason}`))] };
 }
+
+/**
+ * The reason a relay gives when it removes a message for a moderator of
+ * another leg (XEP-0425 `<reason/>`, a Matrix redaction's `reason`): the
+ * relay is the one acting there, so the reason says who decided, and where.
+ */
+export function moderationReason(byNick: string, network: string, reason?: string): string {
+  return `Removed by ${byNick} (${network})${reason ? `: ${reason}` : ""}`;
+}

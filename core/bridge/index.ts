@@ -64,6 +64,19 @@
  * `* alice deleted a message`, `* alice reacted 👍 to bob's message` —
  * never a second full copy.
  *
+ * ## Moderation (XEP-0425)
+ * A removal by a moderator — announced by the MUC from its bare room JID
+ * (v0.3 `<retract><moderated/>`, or v0.2 `<apply-to><moderated>` as
+ * Prosody's mod_muc_moderation sends it), or a Matrix redaction by someone
+ * other than the sender — becomes a `moderate` event: the other legs remove
+ * their copy (posted by the relay: always allowed) or the original (Matrix
+ * power level, Telegram admin bot; in the MUC the relay asks with a XEP-0425
+ * request, granted only if it is a moderator there; a puppet's copy is
+ * retracted by the puppet). IRC cannot delete and says nothing. The bridge
+ * remembers removed messages, so a removal coming back (the relay's own
+ * redaction in the sync, the MUC announcing the relay's request) stops. The
+ * Telegram Bot API reports no deletions: nothing starts from Telegram.
+ *
  * ## Failures (bridge.ts)
  * A failing leg never blocks the others: one bounded serial queue per leg
  * (`maxQueuedPerLeg`), the adapters' own queues, flood control and reconnects

@@ -24,6 +24,12 @@ export type Inbound =
     }
   | { type: "edit"; id: string; from: Person; text: RichText }
   | { type: "retract"; id: string; from: Person }
+  /**
+   * A moderator removed someone else's message on this leg: XEP-0425 in the
+   * MUC (only as announced by the bare room JID), a Matrix redaction by
+   * someone other than the sender.
+   */
+  | { type: "moderate"; id: string; by: Person; reason?: string }
   | { type: "reactions"; id: string; from: Person; emojis: string[] }
   | { type: "join"; who: Person }
   | { type: "part"; who: Person }
@@ -43,6 +49,13 @@ export type Delivery =
     }
   | { type: "edit"; canon: string; origin: LegName; from: Person; text: RichText }
   | { type: "retract"; canon: string; origin: LegName; from: Person }
+  /**
+   * Remove the leg's copy (or the original) of a message a moderator removed
+   * on `origin`. `author` is where the message was written and by whom, when
+   * the id map still knows (a leg's original needs moderator rights there;
+   * a copy the bridge posted does not).
+   */
+  | { type: "moderate"; canon: string; origin: LegName; by: Person; reason?: string; author?: { leg: LegName; who: Person } }
   | { type: "reactions"; canon: string; origin: LegName; from: Person; emojis: string[] }
   | { type: "join" | "part"; origin: LegName; who: Person }
   | { type: "nick"; origin: LegName; who: Person; old: string }

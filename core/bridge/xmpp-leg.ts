@@ -22,13 +22,14 @@ import { createHash } from "node:crypto";
 import { xml } from "@xmpp/component";
 import type { Element } from "@xmpp/xml";
 import type { Logger } from "pino";
-import { fail } from "../errors.ts";
+import { asEstuaryError, fail } from "../errors.ts";
+import { IqCaller } from "../iq-caller.ts";
 import { parseStyling, serializeStyling } from "../format/xep0393.ts";
 import type { LinkState } from "../component.ts";
 import type { Network } from "../network.ts";
 import { NS } from "../stanzas/ns.ts";
 import type { LegName } from "./config.ts";
-import { joinPartLine } from "./format.ts";
+import { joinPartLine, moderationReason } from "./format.ts";
 import { ownStanzaId } from "./ids.ts";
 import { isOwnXmpp, nickCandidates } from "./loop.ts";
 import { bridgeMetrics } from "./metrics.ts";
@@ -37,6 +38,11 @@ import type { Delivery, Inbound, InboundSink, Leg, LegIds, Person } from "./type
 export const PUPPET_RESOURCE = "bridge";
 const JOIN_TIMEOUT_MS = 10_000;
 const FALLBACK_NS = "urn:xmpp:fallback:0";
+/** XEP-0425 v0.2 (what Prosody 0.12's mod_muc_moderation speaks): moderation as a XEP-0422 fastening. */
+const FASTEN_NS = "urn:xmpp:fasten:0";
+const MODERATE_V0 = "urn:xmpp:message-moderate:0";
+const RETRACT_V0 = "urn:xmpp:message-retract:0";
+const MODERATION_TIMEOUT_MS = 10_000;
 
 interface Occ {
   /** Full JID, lower-cased. */
@@ -84,6 +90,10 @@ export class XmppLeg implements Leg {
   /** Nicks of real XMPP occupants, as the relay sees them. */
   readonly #others = new Set<string>();
   readonly #cleanup: (() => void)[] = [];
+  /** The relay's own IQs to the room (disco, XEP-0425 requests) and their answers. */
+  readonly #iq: IqCaller;
+  /** Which XEP-0425 the room speaks (disco#info, asked once); undefined: not asked yet. */
+  #moderation: Promise<"v0.3" | "v0.2" | "none"> | undefined;
   #stopped = false;
 
   constructor(o: XmppLegOptions) {
@@ -91,6 +101,7 @@ export class XmppLeg implements Leg {
     const full = `bridge@${o.relayNet.domain}/${o.bridge}`.toLowerCase();
     this.#relay = { full, net: o.relayNet, joined: false, base: o.relayNick };
     this.#byFull.set(full, this.#relay);
+    this.#iq = new IqCaller((el) => this.#relay.net.send(el));
   }
 
   /** Nicks the bridge plays in the room (for echo recognition). */
@@ -158,6 +169,7 @@ export class XmppLeg implements Leg {
     }
     for (const c of this.#cleanup.splice(0)) c();
     for (const w of this.#waiters.values()) w({ error: "shutdown" });
+    this.#iq.cancelAll();
   }
 
   // ------------------------------------------------------------ joins
@@ -241,6 +253,7 @@ export class XmppLeg implements Leg {
     if (!occ && !to.endsWith(`/${PUPPET_RESOURCE}`)) return false;
     const nick = slash < 0 ? "" : from.slice(slash + 1);
     try {
+      if (stanza.name === "iq" && occ === this.#relay && this.#iq.take(stanza)) return true;
       if (stanza.name === "iq") this.#answerIq(stanza, to);
       else if (occ && stanza.name === "presence") this.#onPresence(occ, nick, stanza);
       else if (occ && stanza.name === "message") this.#onMessage(occ, nick, stanza);
@@ -319,8 +332,20 @@ export class XmppLeg implements Leg {
       occ.joined = false;
       return;
     }
-    if (occ !== this.#relay || type !== "groupchat" || nick === "") return;
+    if (occ !== this.#relay || type !== "groupchat") return;
     if (stanza.getChild("delay", NS.delay)) return; // history, not live
+    if (nick === "") {
+      // XEP-0425 §5: moderation is announced by the room itself, from its bare JID; the same
+      // elements from an occupant are a forgery (an occupant's <retract/> is its own retraction).
+      const m = parseModeration(stanza);
+      if (!m) return;
+      if (m.by !== undefined && m.by === this.#relay.nick) {
+        bridgeMetrics.suppressed.inc({ leg: this.name, reason: "echo" }); // what the relay asked for (deliver "moderate")
+        return;
+      }
+      this.#o.sink(this.name, { type: "moderate", id: m.id, by: { nick: m.by ?? "a moderator" }, ...(m.reason ? { reason: m.reason } : {}) });
+      return;
+    }
     const body = stanza.getChildText("body");
     const originId = stanza.getChild("origin-id", NS.sid)?.attrs.id;
     const ids = [stanza.attrs.id, originId].filter((i): i is string => !!i);
@@ -404,6 +429,17 @@ export class XmppLeg implements Leg {
         );
         return;
       }
+      case "moderate": {
+        const target = await ids.refFor(d.canon);
+        if (!target) return;
+        if (d.author && d.author.leg !== this.name) {
+          // The MUC's copy is a puppet's message: the puppet retracts it (XEP-0424), no room privilege needed.
+          await this.deliver({ type: "retract", canon: d.canon, origin: d.author.leg, from: d.author.who });
+          return;
+        }
+        await this.#moderate(target, moderationReason(d.by.nick, d.origin, d.reason));
+        return;
+      }
       case "reactions": {
         const target = await ids.refFor(d.canon);
         if (!target) return;
@@ -450,11 +486,86 @@ export class XmppLeg implements Leg {
     }
   }
 
+  /**
+   * Asks the room to remove an XMPP occupant's message (XEP-0425 §3 as the
+   * relay). The room decides: it succeeds only where the relay is a
+   * moderator. A refusal is logged and reported as the delivery's failure
+   * (the bridge logs it, sends no notice), and nothing is retried or relayed
+   * back. The room's announcement of it names the relay and is dropped.
+   */
+  async #moderate(stanzaId: string, reason: string): Promise<void> {
+    if (!this.#relay.joined) throw fail("unavailable", "the bridge's relay is not in the room");
+    this.#moderation ??= this.#moderationVersion();
+    const version = await this.#moderation;
+    if (version === "none") {
+      this.#o.log.info({ room: this.#o.room }, "bridge: the MUC has no XEP-0425 moderation; the XMPP copy stays");
+      return;
+    }
+    const request =
+      version === "v0.3"
+        ? xml("moderate", { xmlns: NS.moderate, id: stanzaId }, xml("retract", { xmlns: NS.retract }), xml("reason", {}, reason))
+        : xml("apply-to", { xmlns: FASTEN_NS, id: stanzaId }, xml("moderate", { xmlns: MODERATE_V0 }, xml("retract", { xmlns: RETRACT_V0 }), xml("reason", {}, reason)));
+    try {
+      await this.#iq.request(xml("iq", { type: "set", id: ownStanzaId(), from: this.#relay.full, to: this.#o.room }, request), MODERATION_TIMEOUT_MS);
+    } catch (err) {
+      const el = (err as { element?: Element }).element;
+      const condition = el ? errorCondition(el) : asEstuaryError(err).message;
+      this.#o.log.warn({ room: this.#o.room, condition }, "bridge: the MUC refused to remove the message (is the relay a moderator there?)");
+      throw fail(condition === "forbidden" ? "forbidden" : "unavailable", `the MUC refused the moderation: ${condition}`);
+    }
+  }
+
+  /** disco#info on the room (XEP-0425 §2): v0.3's namespace, else v0.2's, else none. */
+  async #moderationVersion(): Promise<"v0.3" | "v0.2" | "none"> {
+    try {
+      const res = await this.#iq.request(
+        xml("iq", { type: "get", id: ownStanzaId(), from: this.#relay.full, to: this.#o.room }, xml("query", { xmlns: NS.discoInfo })),
+        MODERATION_TIMEOUT_MS,
+      );
+      const features = new Set((res.getChild("query", NS.discoInfo)?.getChildren("feature") ?? []).map((f) => f.attrs.var));
+      return features.has(NS.moderate) ? "v0.3" : features.has(MODERATE_V0) ? "v0.2" : "none";
+    } catch (err) {
+      this.#moderation = undefined; // ask again next time
+      throw fail("unavailable", `the MUC did not answer disco#info: ${asEstuaryError(err).message}`);
+    }
+  }
+
   #relaySay(body: string): void {
     if (!this.#relay.joined) throw fail("unavailable", "the bridge's relay is not in the room");
     const id = ownStanzaId();
     this.#relay.net.send(xml("message", { from: this.#relay.full, to: this.#o.room, type: "groupchat", id }, xml("body", {}, body), xml("origin-id", { xmlns: NS.sid, id })));
   }
+}
+
+function errorCondition(stanza: Element): string {
+  return stanza.getChild("error")?.children.find((c): c is Element => typeof c !== "string" && c.attrs.xmlns === NS.stanzas)?.name ?? "error";
+}
+
+/**
+ * A moderation announcement of the room (a message from its bare JID):
+ * XEP-0425 v0.3 `<retract id xmlns=…retract:1><moderated by xmlns=…moderate:1/>
+ * <reason/></retract>`, or v0.2 (Prosody 0.12's mod_muc_moderation)
+ * `<apply-to id xmlns=…fasten:0><moderated by xmlns=…moderate:0><retract
+ * xmlns=…retract:0/><reason/></moderated></apply-to>`. `id` is the room's
+ * stanza-id of the message; `by` the moderator's nick (from `room/nick`).
+ */
+export function parseModeration(stanza: Element): { id: string; by?: string; reason?: string } | undefined {
+  const nickOf = (by: string | undefined): string | undefined => {
+    const slash = by?.indexOf("/") ?? -1;
+    return by !== undefined && slash >= 0 ? by.slice(slash + 1) : undefined;
+  };
+  const build = (id: string, by: string | undefined, reason: string | null | undefined) => {
+    const nick = nickOf(by);
+    const r = reason?.trim();
+    return { id, ...(nick ? { by: nick } : {}), ...(r ? { reason: r } : {}) };
+  };
+  const retract = stanza.getChild("retract", NS.retract);
+  const moderated = retract?.getChild("moderated", NS.moderate);
+  if (retract?.attrs.id && moderated) return build(retract.attrs.id, moderated.attrs.by, retract.getChildText("reason") ?? moderated.getChildText("reason"));
+  const applyTo = stanza.getChild("apply-to", FASTEN_NS);
+  const old = applyTo?.getChild("moderated", MODERATE_V0);
+  if (applyTo?.attrs.id && old?.getChild("retract", RETRACT_V0)) return build(applyTo.attrs.id, old.attrs.by, old.getChildText("reason"));
+  return undefined;
 }
 
 /** A MUC message from a real occupant as a bridge event (undefined: nothing to relay, e.g. a chat state). */

@@ -34,6 +34,12 @@ export interface ProsodyOptions {
   users?: { username: string; password: string }[];
   /** Adds a MUC service at `conference.<domain>` with instant, open rooms. */
   muc?: boolean;
+  /**
+   * Extra modules for the MUC component (with `muc`), e.g. ["muc_mam",
+   * "muc_moderation"]: Prosody's own or Debian prosody-modules' (found in
+   * PROSODY_MODULES_DIR, then added to plugin_paths).
+   */
+  mucModules?: string[];
   /** Extra modules for the VirtualHost (e.g. "mam"). */
   extraModules?: string[];
   /** Deadline for start and restart, in ms (default 15000). */
@@ -127,7 +133,7 @@ function renderConfig(dir: string, ports: Ports, options: ProsodyOptions): strin
     `certificates = "certs"`,
     `admins = { }`,
     // prosody-modules' mod_privilege lives in mod_privilege/mod_privilege.lua under this dir.
-    `plugin_paths = { ${privileged ? lua(PROSODY_MODULES_DIR) : ""} }`,
+    `plugin_paths = { ${privileged || options.mucModules?.length ? lua(PROSODY_MODULES_DIR) : ""} }`,
     `modules_enabled = { ${modules.map(lua).join(", ")} }`,
     `modules_disabled = { }`,
     // Every listener on loopback only; s2s needs a port because mod_s2s is
@@ -187,6 +193,7 @@ function renderConfig(dir: string, ports: Ports, options: ProsodyOptions): strin
       // XEP-0045 §10.1.2: instant rooms, no waiting for a configuration form.
       `  muc_room_locking = false`,
       `  restrict_room_creation = false`,
+      ...(options.mucModules?.length ? [`  modules_enabled = { ${options.mucModules.map(lua).join(", ")} }`] : []),
       ``,
     );
   }

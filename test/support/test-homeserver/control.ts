@@ -78,8 +78,8 @@ export class SimulatedUser {
     this.rooms.setMembership(this.userId, roomId, this.userId, "leave", reason === undefined ? {} : { reason });
   }
 
-  invite(roomId: string, userId: string): void {
-    this.rooms.setMembership(this.userId, roomId, userId, "invite");
+  invite(roomId: string, userId: string, reason?: string): void {
+    this.rooms.setMembership(this.userId, roomId, userId, "invite", reason === undefined ? {} : { reason });
   }
 
   kick(roomId: string, userId: string, reason?: string): void {

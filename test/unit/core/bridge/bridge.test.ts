@@ -157,3 +157,67 @@ describe("the bridge core", () => {
     expect(xmpp.texts()).toEqual(["message:original", "edit:fixed", "retract"]);
   });
 });
+
+describe("the bridge core: moderation", () => {
+  let store: Store;
+  let bridge: Bridge;
+  let xmpp: FakeLeg, irc: FakeLeg, matrix: FakeLeg;
+
+  beforeEach(async () => {
+    store = await openStore({ url: "memory:" });
+    bridge = new Bridge({ name: "m", store, log: silentLogger(), maxQueuedPerLeg: 5, deliveryTimeoutMs: 500 });
+    [xmpp, irc, matrix] = [new FakeLeg("xmpp"), new FakeLeg("irc"), new FakeLeg("matrix")];
+    for (const l of [xmpp, irc, matrix]) {
+      l.bridge = bridge;
+      bridge.add(l);
+    }
+  });
+  afterEach(async () => {
+    await bridge.stop();
+    await store.close();
+  });
+
+  const moderations = (leg: FakeLeg) => leg.got.filter((d): d is Extract<Delivery, { type: "moderate" }> => d.type === "moderate");
+
+  it("a moderation names the message's author (leg and person) to every other leg, with the moderator and reason", async () => {
+    bridge.inbound("matrix", { type: "message", ids: ["$ev1"], from: { nick: "Carol", contact: "@carol:hs" }, text: plain("rude") });
+    await waitFor(() => (xmpp.got.length === 1 ? true : undefined));
+    bridge.inbound("xmpp", { type: "message", ids: ["x1"], sid: "sid-1", from: { nick: "dora" }, text: plain("spam") });
+    await waitFor(() => (matrix.got.length === 1 ? true : undefined));
+
+    bridge.inbound("xmpp", { type: "moderate", id: "xmpp-1", by: { nick: "alice" }, reason: "be nice" });
+    bridge.inbound("xmpp", { type: "moderate", id: "sid-1", by: { nick: "alice" } });
+    await waitFor(() => (moderations(irc).length === 2 ? true : undefined));
+    expect(moderations(matrix)).toHaveLength(2);
+    expect(moderations(xmpp)).toEqual([]);
+    const [carols, doras] = moderations(irc);
+    expect(carols).toMatchObject({ origin: "xmpp", by: { nick: "alice" }, reason: "be nice", author: { leg: "matrix", who: { nick: "Carol", contact: "@carol:hs" } } });
+    expect(doras).toMatchObject({ origin: "xmpp", by: { nick: "alice" }, author: { leg: "xmpp", who: { nick: "dora" } } });
+    expect(doras).not.toHaveProperty("reason");
+  });
+
+  it("a removal that comes back (or a second one) for the same message is not relayed again", async () => {
+    bridge.inbound("xmpp", { type: "message", ids: ["x1"], from: { nick: "dora" }, text: plain("spam") });
+    await waitFor(() => (matrix.got.length === 1 ? true : undefined));
+    const removedCount = async () => (await bridgeMetrics.suppressed.get()).values.filter((v) => v.labels.reason === "removed").reduce((a, v) => a + v.value, 0);
+    const before = await removedCount();
+    bridge.inbound("xmpp", { type: "moderate", id: "x1", by: { nick: "alice" } });
+    await waitFor(() => (moderations(matrix).length === 1 ? true : undefined));
+    // The Matrix leg reports the removal it was asked to make, then the MUC's copy is retracted by its author.
+    bridge.inbound("matrix", { type: "moderate", id: "matrix-1", by: { nick: "Carol" } });
+    bridge.inbound("xmpp", { type: "retract", id: "x1", from: { nick: "dora" } });
+    bridge.inbound("irc", { type: "message", ids: ["i1"], from: { nick: "bob" }, text: plain("marker") });
+    await waitFor(() => (matrix.got.length === 3 ? true : undefined));
+    expect(moderations(xmpp)).toEqual([]);
+    expect(moderations(matrix)).toHaveLength(1);
+    expect(irc.got.filter((d) => d.type === "retract" || d.type === "moderate")).toHaveLength(1);
+    expect((await removedCount()) - before).toBe(2);
+  });
+
+  it("a moderation of a message the id map does not know is dropped", async () => {
+    bridge.inbound("matrix", { type: "moderate", id: "$unknown", by: { nick: "Carol" } });
+    bridge.inbound("matrix", { type: "message", ids: ["$m"], from: { nick: "Carol" }, text: plain("marker") });
+    await waitFor(() => (xmpp.got.length === 1 ? true : undefined));
+    expect(xmpp.got.map((d) => d.type)).toEqual(["message"]);
+  });
+});
