@@ -20,7 +20,7 @@ import { EventEmitter } from "node:events";
 import type { Socket } from "node:net";
 import { ircLineParser, type ParsedMessage } from "irc-framework";
 import { Caps } from "./caps.ts";
-import { EVENT_HANDLERS } from "./events.ts";
+import { EVENT_HANDLERS, MAX_BATCH_LINES } from "./events.ts";
 import { caseLower, defaultOptions, type IsupportOptions } from "./isupport.ts";
 import { newRegistration, REGISTRATION_HANDLERS, type Registration } from "./registration.ts";
 import { openSocket, readLines, type SocketOptions } from "./socket.ts";
@@ -244,8 +244,17 @@ export class IrcClient extends EventEmitter {
     const batch = msg.tags.batch;
     // A line of a batch waits for its end (BATCH lines themselves are handled at once, so nested batches open).
     if (batch !== undefined && msg.command !== "BATCH") {
-      this.batches?.get(batch)?.commands.push(msg);
-      return;
+      const open = this.batches?.get(batch);
+      // A line naming a batch that was never opened is handled at once, not dropped.
+      if (open) {
+        open.commands.push(msg);
+        if (open.commands.length <= MAX_BATCH_LINES) return;
+        // Too long to hold: what it held is handled now, in order, and its later lines as they come.
+        this.batches!.delete(batch);
+        if (this.batches!.size === 0) this.batches = undefined;
+        for (const held of open.commands) this.execute(held);
+        return;
+      }
     }
     this.execute(msg);
   }

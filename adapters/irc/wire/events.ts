@@ -177,9 +177,21 @@ function selfAway(event: "away" | "back"): Handler {
 }
 
 /** 353 RPL_NAMREPLY `<me> <type> <channel> :[prefixes]nick[!user@host] …`, collected until 366. */
+/**
+ * At most this many NAMES entries are held per connection while lists are
+ * being collected (353 until 366): a big channel has a few thousand; a server
+ * that never ends its lists must not make us hold names without bound. Beyond
+ * it, further entries are left out of that list (the occupants then fill in
+ * from JOIN, PRIVMSG and WHO-less traffic as people speak).
+ */
+export const MAX_NAMES_HELD = 50_000;
+
 function onNames(c: IrcClient, m: WireMessage): void {
   const key = c.caseLower(m.params[2] ?? "");
   const names = (c.names ??= new Map());
+  let held = 0;
+  for (const list of names.values()) held += list.length;
+  if (held >= MAX_NAMES_HELD) return;
   let members = names.get(key);
   if (!members) names.set(key, (members = []));
   const prefix = c.network.options.PREFIX ?? [];
@@ -243,6 +255,15 @@ function onPing(c: IrcClient, m: WireMessage): void {
 }
 
 /**
+ * Lines held per open batch (and open batches per connection)
+ * before a batch is handed on line by line: a chathistory answer is at most
+ * the server's CHATHISTORY limit, a netsplit a few thousand QUITs; a server
+ * that never ends a batch must not make us hold its lines without bound.
+ */
+export const MAX_BATCH_LINES = 5000;
+export const MAX_OPEN_BATCHES = 16;
+
+/**
  * BATCH (https://ircv3.net/specs/extensions/batch): as irc-framework does,
  * the lines of a batch are held and handled only at its end, each with
  * `batch: {id, type, params}`, between `batch start` and `batch end`
@@ -253,6 +274,8 @@ function onBatch(c: IrcClient, m: WireMessage): void {
   const id = ref.slice(1);
   if (!id) return;
   if (ref[0] === "+") {
+    // Beyond the bound, a batch is not held: its lines are handled as they come (client.ts).
+    if ((c.batches?.size ?? 0) >= MAX_OPEN_BATCHES) return;
     (c.batches ??= new Map()).set(id, { id, type: m.params[1], params: m.params.slice(2), commands: [] });
     return;
   }

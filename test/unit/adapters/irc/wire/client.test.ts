@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { IrcClient, type ConnectOptions } from "../../../../../adapters/irc/wire/client.ts";
+import { MAX_BATCH_LINES, MAX_NAMES_HELD, MAX_OPEN_BATCHES } from "../../../../../adapters/irc/wire/events.ts";
 import { FakeIrcd } from "../../../../support/fake-ircd.ts";
 import { LineServer } from "../../../../support/line-server.ts";
 import { waitFor } from "../../../../support/wait.ts";
@@ -140,18 +141,45 @@ describe("IrcClient events", () => {
     const { s, events, raw, next } = await registered();
     s.send("BATCH +h1 chathistory #c", "@batch=h1;time=2024-01-01T00:00:00Z :alice!a@h PRIVMSG #c :old one", "@batch=h1 :bob!b@h PRIVMSG #c :old two", "@batch=zz :x!x@h PRIVMSG #c :unknown batch");
     await waitFor(() => (raw.filter((c) => c === "PRIVMSG").length === 3 ? true : undefined));
-    // Every line is a raw `message` at once; no privmsg before the end.
-    expect(events.some(([n]) => n === "privmsg")).toBe(false);
+    // Every line is a raw `message` at once; the batch's own privmsgs wait for its end. A line
+    // naming a batch that was never opened is handled at once rather than lost.
+    expect(events.filter(([n]) => n === "privmsg").map(([, e]) => [e.message, e.batch])).toEqual([["unknown batch", undefined]]);
     s.send("BATCH -h1");
     const end = await next("batch end");
     expect(end).toMatchObject({ id: "h1", type: "chathistory", params: ["#c"] });
     const msgs = events.filter(([n]) => n === "privmsg").map(([, e]) => e);
     expect(msgs.map((m) => [m.message, m.batch])).toEqual([
+      ["unknown batch", undefined],
       ["old one", { id: "h1", type: "chathistory", params: ["#c"] }],
       ["old two", { id: "h1", type: "chathistory", params: ["#c"] }],
     ]);
-    expect(events.map(([n]) => n).filter((n) => n.startsWith("batch") || n === "privmsg")).toEqual(["batch start", "privmsg", "privmsg", "batch end"]);
+    expect(events.map(([n]) => n).filter((n) => n.startsWith("batch") || n === "privmsg")).toEqual(["privmsg", "batch start", "privmsg", "privmsg", "batch end"]);
     expect(client!.batches).toBeUndefined();
+  });
+
+  it("never holds a batch without bound: past MAX_BATCH_LINES its lines are handed on in order, and past MAX_OPEN_BATCHES a batch is not held", async () => {
+    const { s, events, next } = await registered();
+    const n = MAX_BATCH_LINES + 3;
+    s.send("BATCH +big chathistory #c", ...Array.from({ length: n }, (_, i) => `@batch=big :alice!a@h PRIVMSG #c :line ${i}`));
+    await waitFor(() => (events.filter(([e]) => e === "privmsg").length === n ? true : undefined), { timeout: 20_000, what: "every line of the long batch" });
+    expect(events.filter(([e]) => e === "privmsg").map(([, e]) => e.message)).toEqual(Array.from({ length: n }, (_, i) => `line ${i}`));
+    expect(client!.batches).toBeUndefined();
+
+    const opens = Array.from({ length: MAX_OPEN_BATCHES + 1 }, (_, i) => `BATCH +b${i} netsplit a b`);
+    s.send(...opens, `@batch=b${MAX_OPEN_BATCHES} :x!x@h QUIT :split`);
+    // The batch over the bound was not opened: its QUIT comes at once.
+    expect(await next("quit")).toMatchObject({ nick: "x" });
+    expect(client!.batches?.size).toBe(MAX_OPEN_BATCHES);
+  });
+
+  it("holds at most MAX_NAMES_HELD names while NAMES lists are being collected", async () => {
+    const { s, next } = await registered();
+    const perLine = 500;
+    const lines = Math.ceil(MAX_NAMES_HELD / perLine) + 2;
+    s.send(...Array.from({ length: lines }, (_, l) => `:srv 353 me = #huge :${Array.from({ length: perLine }, (_, i) => `n${l}_${i}`).join(" ")}`), ":srv 366 me #huge :End of /NAMES list.");
+    const ev = await next("userlist");
+    expect((ev.users as object[]).length).toBe(MAX_NAMES_HELD);
+    expect(client!.names).toBeUndefined();
   });
 
   it("answers PING, confirms writes, and a second line does not wait for a read", async () => {
