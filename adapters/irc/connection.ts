@@ -3,12 +3,12 @@
  * channel state, the outgoing queue with flood control, reconnection with
  * rejoin, and the translation of what the server says into LegacyEvents.
  *
- * irc-framework parses lines, negotiates IRCv3 capabilities (CAP LS 302) and
+ * wire/client.ts parses lines, negotiates IRCv3 capabilities (CAP LS 302) and
  * tracks ISUPPORT; every line this module sends after registration is built
  * here from sanitised parameters and goes through the flood-controlled queue.
  */
 import Bottleneck from "bottleneck";
-import { Client, type ParsedMessage } from "irc-framework";
+import type { ParsedMessage } from "irc-framework";
 import type { Logger } from "pino";
 import { fail, type EstuaryError } from "../../core/errors.ts";
 import { roomPasswordRequired } from "../../core/rooms.ts";
@@ -17,11 +17,11 @@ import { ircToRich } from "./format.ts";
 import { CHANNEL_PREFIXES, contactId, ircLower, roomId } from "./ids.ts";
 import { byteLength, maxBodyBytes, oneLine, safeMiddle, splitByBytes, stripUnsafe } from "./lines.ts";
 import { modeForSymbol, rolesFromModes } from "./roles.ts";
-import { shareCommandTable } from "./client-table.ts";
 import { SendQueue } from "./send-queue.ts";
 import { ChannelList, type ListedChannel } from "./channel-list.ts";
 import { InviteWaits } from "./invites.ts";
-import { isCertificateError, TlsCaTransport } from "./tls-transport.ts";
+import { IrcClient } from "./wire/client.ts";
+import { isCertificateError } from "./wire/socket.ts";
 
 export interface ConnectionConfig {
   host: string;
@@ -189,7 +189,7 @@ interface SayWait {
 }
 
 /**
- * IRCv3 capabilities irc-framework does not ask for by itself:
+ * IRCv3 capabilities the client does not ask for by itself (wire/registration.ts):
  * draft/relaymsg (ircv3-specifications PR #417) for bridges, and
  * chathistory (https://ircv3.net/specs/extensions/chathistory, prefixed
  * `draft/` while it was a draft) for the network's own history of a channel.
@@ -230,13 +230,25 @@ function permanentFail(kind: "not-allowed" | "unavailable", text: string): Estua
   return e;
 }
 
+/** privmsg, action and notice events (wire/events.ts). */
+type MsgEvent = {
+  nick: string;
+  ident: string;
+  hostname: string;
+  target: string;
+  message: string;
+  tags: Record<string, string>;
+  time?: number;
+  from_server: boolean;
+};
+
 export class IrcConnection {
   readonly host: string;
   nick: string;
   private readonly cfg: ConnectionConfig;
   private readonly hooks: ConnectionHooks;
   private readonly log: Logger;
-  private client: Client | undefined;
+  private client: IrcClient | undefined;
   private state: State = "idle";
   private opening: Promise<void> | undefined;
   private lastError: EstuaryError | undefined;
@@ -342,8 +354,7 @@ export class IrcConnection {
   /** One connection attempt: resolves on RPL_WELCOME (001), with the account if SASL logged in. */
   private open(): Promise<string | undefined> {
     return new Promise((resolve, reject) => {
-      const client = new Client();
-      shareCommandTable(client);
+      const client = new IrcClient();
       client.requestCap(EXTRA_CAPS);
       this.client = client;
       this.attach(client);
@@ -393,7 +404,7 @@ export class IrcConnection {
       const onLoggedIn = (ev: { account?: string }) => {
         account = ev.account || undefined;
       };
-      // irc-framework reports SASL failures (904 ERR_SASLFAIL, 902 ERR_NICKLOCKED, 905, no `sasl`
+      // The client reports SASL failures (904 ERR_SASLFAIL, 902 ERR_NICKLOCKED, 905, 906, no `sasl`
       // capability, no PLAIN) and then goes on registering without an account. The user asked to
       // log in (cloak, +R channels, nick protection), so registering anonymously is refused here.
       const onSaslFailed = (ev: { reason?: string; message?: string }) => {
@@ -447,11 +458,8 @@ export class IrcConnection {
               },
             }
           : {}),
-        // Reconnection is ours (backoff with jitter, staggered, with rejoin and diff).
-        auto_reconnect: false,
+        // Reconnection is ours (backoff with jitter, staggered, with rejoin and diff): the client never reconnects.
         enable_echomessage: true,
-        version: null,
-        transport: TlsCaTransport,
       });
     });
   }
@@ -1142,28 +1150,36 @@ export class IrcConnection {
 
   // ---------------------------------------------------------------- events
 
-  private attach(client: Client): void {
-    const on = <T>(event: string, fn: (ev: T) => void) => {
-      client.on(event, (ev: T) => {
-        if (client !== this.client || this.state === "closed") return;
-        try {
-          fn(ev);
-        } catch (e) {
-          this.log.error({ err: e, event }, "IRC event handler failed");
-        }
-      });
-    };
+  private attach(client: IrcClient): void {
+    // One handler object for all of the client's events (ircEvent below): no listener closure per connection.
+    client.sink = this;
+  }
 
-    on<Error | undefined>("socket close", (err) => {
-      if (this.state === "online") this.lost(err?.message ?? "connection closed");
-    });
-    client.connection.on("message", (msg: ParsedMessage) => {
-      if (client !== this.client || this.state === "closed") return;
+  /** Every event of the client (wire/client.ts IrcEventSink): raw lines to onFail/onNumeric, the rest through ircEvents. */
+  ircEvent(event: string, ev: unknown, client: IrcClient): void {
+    if (client !== this.client || this.state === "closed") return;
+    if (event === "message") {
+      const msg = ev as ParsedMessage;
       if (msg.command === "FAIL") this.onFail(msg);
       else if (!this.channelList.onMessage(msg) && !this.invites.onMessage(msg)) this.onNumeric(msg);
-    });
+      return;
+    }
+    const handler = IrcConnection.ircEvents[event];
+    if (!handler) return;
+    try {
+      handler.call(this, ev as never);
+    } catch (e) {
+      this.log.error({ err: e, event }, "IRC event handler failed");
+    }
+  }
 
-    on<{ nick: string; ident: string; hostname: string; channel: string }>("join", (ev) => {
+  /** The handlers of the client's events, by event name (methods of the connection: `this` is it). */
+  private static readonly ircEvents: Record<string, (this: IrcConnection, ev: never) => void> = {
+    "socket close"(err: Error | undefined) {
+      if (this.state === "online") this.lost(err?.message ?? "connection closed");
+    },
+
+    join(ev: { nick: string; ident: string; hostname: string; channel: string }) {
       const lower = ircLower(ev.channel);
       if (this.isSelf(ev.nick)) {
         this.ident = ev.ident || this.ident;
@@ -1193,15 +1209,15 @@ export class IrcConnection {
       const o: OccState = { nick: ev.nick, modes: new Set() };
       ch.occupants.set(ircLower(ev.nick), o);
       if (ch.synced) this.hooks.emit({ type: "join", room: ch.room, occupant: this.occupant(o) });
-    });
+    },
 
-    on<{ channel: string; users: { nick: string; modes: string[] }[] }>("userlist", (ev) => {
+    userlist(ev: { channel: string; users: { nick: string; modes: string[] }[] }) {
       const lower = ircLower(ev.channel);
       const ch = this.channels.get(lower);
       if (!ch) return;
       const fresh = new Map<string, OccState>();
       for (const u of ev.users) {
-        // irc-framework strips known PREFIX symbols; keep any it did not know.
+        // The client strips known PREFIX symbols; keep any it did not know.
         const modes = new Set(u.modes);
         let nick = u.nick;
         while (nick && modeForSymbol(nick[0]!)) {
@@ -1222,17 +1238,19 @@ export class IrcConnection {
       if (ch.barrier) return;
       ch.barrier = setTimeout(() => this.finishJoin(lower), JOIN_BARRIER_MS);
       this.enqueue([this.build("MODE", [ch.name])], true).catch(() => this.finishJoin(lower));
-    });
+    },
 
-    on<{ type?: string; params?: string[] }>("batch end", (ev) => this.onBatchEnd(ev));
+    "batch end"(ev: { type?: string; params?: string[] }) {
+      this.onBatchEnd(ev);
+    },
 
-    on<{ channel: string; raw_modes?: string }>("channel info", (ev) => {
+    "channel info"(ev: { channel: string; raw_modes?: string }) {
       if (ev.raw_modes === undefined) return;
       const lower = ircLower(ev.channel);
       if (this.channels.get(lower)?.barrier) this.finishJoin(lower);
-    });
+    },
 
-    on<{ channel: string; topic: string; nick?: string }>("topic", (ev) => {
+    topic(ev: { channel: string; topic: string; nick?: string }) {
       const ch = this.channels.get(ircLower(ev.channel));
       if (!ch) return;
       const text = stripUnsafe(ev.topic);
@@ -1245,17 +1263,17 @@ export class IrcConnection {
         // RPL_TOPIC outside a first join: a TOPIC query or a rejoin after the topic changed.
         this.hooks.emit({ type: "topic", room: ch.room, text });
       }
-    });
+    },
 
-    on<{ channel: string; nick: string; when: string }>("topicsetby", (ev) => {
+    topicsetby(ev: { channel: string; nick: string; when: string }) {
       const ch = this.channels.get(ircLower(ev.channel));
       if (!ch?.subject) return;
       ch.subject.by = ev.nick;
       const when = Number(ev.when);
       if (Number.isFinite(when) && when > 0) ch.subject.at = new Date(when * 1000);
-    });
+    },
 
-    on<{ nick: string; channel: string; message: string }>("part", (ev) => {
+    part(ev: { nick: string; channel: string; message: string }) {
       const lower = ircLower(ev.channel);
       const ch = this.channels.get(lower);
       if (!ch) return;
@@ -1269,9 +1287,9 @@ export class IrcConnection {
       if (ch.occupants.delete(ircLower(ev.nick)) && ch.synced) {
         this.hooks.emit({ type: "part", room: ch.room, nick: ev.nick, how: "leave", ...(ev.message ? { reason: ev.message } : {}) });
       }
-    });
+    },
 
-    on<{ nick: string; channel: string; kicked: string; message: string }>("kick", (ev) => {
+    kick(ev: { nick: string; channel: string; kicked: string; message: string }) {
       const lower = ircLower(ev.channel);
       const ch = this.channels.get(lower);
       if (!ch) return;
@@ -1286,18 +1304,18 @@ export class IrcConnection {
       if (ch.occupants.delete(ircLower(ev.kicked)) && ch.synced) {
         this.hooks.emit({ type: "part", room: ch.room, nick: ev.kicked, how: "kick", by: ev.nick, ...reason });
       }
-    });
+    },
 
-    on<{ nick: string; message: string }>("quit", (ev) => {
+    quit(ev: { nick: string; message: string }) {
       if (this.isSelf(ev.nick)) return;
       for (const ch of this.channels.values()) {
         if (ch.occupants.delete(ircLower(ev.nick)) && ch.synced) {
           this.hooks.emit({ type: "part", room: ch.room, nick: ev.nick, how: "quit", ...(ev.message ? { reason: ev.message } : {}) });
         }
       }
-    });
+    },
 
-    on<{ nick: string; new_nick: string }>("nick", (ev) => {
+    nick(ev: { nick: string; new_nick: string }) {
       if (this.isSelf(ev.nick)) {
         const old = this.nick;
         this.nick = ev.new_nick;
@@ -1317,9 +1335,9 @@ export class IrcConnection {
         ch.occupants.set(ircLower(ev.new_nick), o);
         if (ch.synced) this.hooks.emit({ type: "nick", room: ch.room, old: ev.nick, new: ev.new_nick, contact: contactId(this.host, ev.new_nick) });
       }
-    });
+    },
 
-    on<{ target: string; modes: { mode: string; param?: string }[] }>("mode", (ev) => {
+    mode(ev: { target: string; modes: { mode: string; param?: string }[] }) {
       const ch = this.channels.get(ircLower(ev.target));
       if (!ch) return;
       const prefixModes = this.prefixModes();
@@ -1341,29 +1359,18 @@ export class IrcConnection {
         else o.modes.delete(letter);
         if (ch.synced) this.hooks.emit({ type: "occupant", room: ch.room, occupant: this.occupant(o) });
       }
-    });
+    },
 
-    const awayChange = (ev: { nick: string; message: string; self: boolean }, away: string | undefined) => {
-      if (ev.self || this.isSelf(ev.nick)) return;
-      let seen = false;
-      for (const ch of this.channels.values()) {
-        const o = ch.occupants.get(ircLower(ev.nick));
-        if (!o) continue;
-        seen = true;
-        o.away = away;
-        if (ch.synced) this.hooks.emit({ type: "occupant", room: ch.room, occupant: this.occupant(o) });
-      }
-      if (seen) {
-        const show: Show = away === undefined ? "available" : "away";
-        this.hooks.emit({ type: "presence", contact: contactId(this.host, ev.nick), show, ...(away ? { status: away } : {}) });
-      }
-    };
-    on<{ nick: string; message: string; self: boolean }>("away", (ev) => awayChange(ev, stripUnsafe(ev.message ?? "")));
-    on<{ nick: string; message: string; self: boolean }>("back", (ev) => awayChange(ev, undefined));
+    away(ev: { nick: string; message: string; self: boolean }) {
+      this.awayChange(ev, stripUnsafe(ev.message ?? ""));
+    },
+    back(ev: { nick: string; message: string; self: boolean }) {
+      this.awayChange(ev, undefined);
+    },
 
     // Someone invites us into a channel (RFC 2812 §3.2.7). With invite-notify (IRCv3) channel
     // members also see invitations of others: only ours becomes an invitation for the user.
-    on<{ nick: string; ident: string; hostname: string; invited: string; channel: string }>("invite", (ev) => {
+    invite(ev: { nick: string; ident: string; hostname: string; invited: string; channel: string }) {
       if (!this.isSelf(ev.invited) || !this.isChannelName(ev.channel ?? "")) return;
       const channel = stripUnsafe(ev.channel);
       const fromServer = !ev.nick || (!ev.ident && !ev.hostname && ev.nick.includes("."));
@@ -1372,26 +1379,38 @@ export class IrcConnection {
         room: roomId(this.host, channel),
         from: fromServer ? { nick: ev.nick || this.host } : { nick: ev.nick, contact: contactId(this.host, ev.nick) },
       });
-    });
+    },
 
-    on<{ target: string; time?: number }>("displayed host", (ev: unknown) => {
+    "displayed host"(ev: unknown) {
       const e = ev as { nick: string; hostname: string };
       if (this.isSelf(e.nick)) this.displayedHost = e.hostname;
-    });
+    },
 
-    type MsgEvent = {
-      nick: string;
-      ident: string;
-      hostname: string;
-      target: string;
-      message: string;
-      tags: Record<string, string>;
-      time?: number;
-      from_server: boolean;
-    };
-    on<MsgEvent>("privmsg", (ev) => this.onMessage(ev, "P"));
-    on<MsgEvent>("action", (ev) => this.onMessage(ev, "A"));
-    on<MsgEvent>("notice", (ev) => this.onMessage(ev, "N"));
+    privmsg(ev: MsgEvent) {
+      this.onMessage(ev, "P");
+    },
+    action(ev: MsgEvent) {
+      this.onMessage(ev, "A");
+    },
+    notice(ev: MsgEvent) {
+      this.onMessage(ev, "N");
+    },
+  };
+
+  private awayChange(ev: { nick: string; message: string; self: boolean }, away: string | undefined): void {
+    if (ev.self || this.isSelf(ev.nick)) return;
+    let seen = false;
+    for (const ch of this.channels.values()) {
+      const o = ch.occupants.get(ircLower(ev.nick));
+      if (!o) continue;
+      seen = true;
+      o.away = away;
+      if (ch.synced) this.hooks.emit({ type: "occupant", room: ch.room, occupant: this.occupant(o) });
+    }
+    if (seen) {
+      const show: Show = away === undefined ? "available" : "away";
+      this.hooks.emit({ type: "presence", contact: contactId(this.host, ev.nick), show, ...(away ? { status: away } : {}) });
+    }
   }
 
   private onMessage(

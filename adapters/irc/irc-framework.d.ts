@@ -1,7 +1,9 @@
 /**
- * The part of irc-framework 4.14 (untyped CommonJS) the IRC adapter uses.
- * Shapes follow node_modules/irc-framework/src (client.js, connection.js,
- * commands/handlers/*.js).
+ * The part of irc-framework 4.14 (untyped CommonJS) still used: its line
+ * parser (adapters/irc/wire/client.ts), and its Client, which plays people
+ * on IRC in tests (test/support/irc-remote.ts) and is measured against ours
+ * (bench/irc/client-cost.ts). Shapes follow node_modules/irc-framework/src
+ * (irclineparser.js, client.js, connection.js).
  */
 declare module "irc-framework" {
   import { EventEmitter } from "node:events";
@@ -15,6 +17,9 @@ declare module "irc-framework" {
     ident: string;
     hostname: string;
   }
+
+  /** Parses one line (tags, prefix split into nick/ident/hostname, command upper-cased, params). */
+  export function ircLineParser(line: string): ParsedMessage;
 
   export interface ClientOptions {
     host: string;
@@ -32,7 +37,6 @@ declare module "irc-framework" {
     ping_interval?: number;
     ping_timeout?: number;
     version?: string | null;
-    transport?: unknown;
     webirc?: { password: string; username: string; hostname: string; address: string; options?: Record<string, string> };
   }
 

@@ -1,8 +1,9 @@
 /**
  * What one IRC connection costs in a Node process, by client code: an
- * irc-framework `Client` set up as Estuary sets it up (shared command table,
- * adapters/irc/client-table.ts) against a raw `net.Socket` that only
- * registers, joins and answers PING. Each kind runs in its own child process
+ * irc-framework `Client` set up as Estuary used to set it up (one command
+ * table shared by every client), Estuary's own client (adapters/irc/wire,
+ * set up as adapters/irc/connection.ts does), and a raw `net.Socket` that
+ * only registers, joins and answers PING. Each kind runs in its own child process
  * (with Estuary's shipped runtime flags, bench/shipped.ts) against the same
  * loopback InspIRCd; every connection joins a channel of `--room-size`, as in
  * run.ts's memory phase. Prints JSON: heap, external and RSS per connection
@@ -21,11 +22,26 @@ import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { Client } from "irc-framework";
 import { startInspircd } from "../../test/support/inspircd.ts";
-import { shareCommandTable } from "../../adapters/irc/client-table.ts";
+import { IrcClient } from "../../adapters/irc/wire/client.ts";
 import { shippedRuntime } from "../shipped.ts";
 import { pool, round, sleep } from "./stats.ts";
 
-const KINDS = ["irc-framework", "raw-socket"] as const;
+const KINDS = ["irc-framework", "lean", "raw-socket"] as const;
+
+/**
+ * irc-framework builds a table of ~200 command handlers per Client
+ * (src/commands/handler.js); they keep no per-client state, so one table can
+ * serve every client (saves ~8 KB each): how Estuary ran it before its own client.
+ */
+let sharedTable: unknown;
+function shareCommandTable(client: Client): void {
+  const handler = (client as unknown as { command_handler: { handlers: unknown } }).command_handler;
+  sharedTable ??= handler.handlers;
+  handler.handlers = sharedTable;
+}
+
+/** What adapters/irc/connection.ts asks for besides the client's defaults. */
+const EXTRA_CAPS = ["draft/relaymsg", "draft/chathistory", "chathistory"];
 type Kind = (typeof KINDS)[number];
 
 interface Cost {
@@ -44,9 +60,24 @@ function fullGc(): void {
 
 /** Connects one client the given way; resolves once it is in `channel` (366 RPL_ENDOFNAMES). */
 async function connectOne(kind: Kind, host: string, port: number, nick: string, channel: string): Promise<unknown> {
+  if (kind === "lean") {
+    const c = new IrcClient();
+    c.requestCap(EXTRA_CAPS);
+    // connection.ts takes every event through one sink object (its IrcConnection); a shared no-op one stands for it.
+    c.sink = NOOP_SINK;
+    const registered = new Promise<void>((r) => c.once("registered", () => r()));
+    c.connect({ host, port, nick, username: nick, gecos: nick, enable_echomessage: true });
+    await registered;
+    const joined = new Promise<void>((r) => c.once("userlist", () => r()));
+    c.write(`JOIN ${channel}`);
+    await joined;
+    return c;
+  }
   if (kind === "irc-framework") {
     const c = new Client();
     shareCommandTable(c);
+    for (const event of LISTENED) c.on(event, noop);
+    c.connection.on("message", noop);
     const registered = new Promise<void>((r) => c.once("registered", () => r()));
     c.connect({ host, port, nick, username: nick, gecos: nick, auto_reconnect: false });
     await registered;
@@ -73,6 +104,10 @@ async function connectOne(kind: Kind, host: string, port: number, nick: string, 
   });
   return s;
 }
+
+const LISTENED = ["socket close", "join", "userlist", "batch end", "channel info", "topic", "topicsetby", "part", "kick", "quit", "nick", "mode", "away", "back", "invite", "displayed host", "privmsg", "action", "notice"];
+function noop(): void {}
+const NOOP_SINK = { ircEvent: noop };
 
 /** Child: connects `clients` clients of one kind and prints their cost as JSON. */
 async function measure(kind: Kind, host: string, port: number, clients: number, roomSize: number): Promise<Cost> {
