@@ -30,7 +30,7 @@ export function dispatch(c: IrcConnection, event: string, ev: unknown): void {
   if (event === "message") {
     const msg = ev as ParsedMessage;
     if (msg.command === "FAIL") onFail(c, msg);
-    else if (!c.channelList.onMessage(msg) && !c.invites.onMessage(msg)) onNumeric(c, msg);
+    else if (!c.channelList?.onMessage(msg) && !c.invites?.onMessage(msg)) onNumeric(c, msg);
     return;
   }
   const handler = HANDLERS[event];

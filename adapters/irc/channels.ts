@@ -91,6 +91,7 @@ export function settleJoin(c: IrcConnection, lower: string, result: EstuaryError
   const pending = c.joins?.get(lower);
   if (!pending) return;
   c.joins!.delete(lower);
+  if (c.joins!.size === 0) c.joins = undefined; // usually the only join: no empty Map kept per connection
   clearTimeout(pending.timer);
   if (result instanceof Error) {
     const ch = c.channels.get(lower);

@@ -57,6 +57,7 @@ export async function history(c: IrcConnection, channel: string, limit: number):
       finish: (messages) => {
         clearTimeout(timer);
         if (requests.get(lower) === req) requests.delete(lower);
+        if (requests.size === 0 && c.historyRequests === requests) c.historyRequests = undefined;
         resolve(messages);
       },
     };
@@ -96,7 +97,10 @@ export function historyBatchEnd(c: IrcConnection, ev: { type?: string; params?: 
   const late = c.lateHistory?.get(lower);
   if (late) {
     if (late > 1) c.lateHistory!.set(lower, late - 1);
-    else c.lateHistory!.delete(lower);
+    else {
+      c.lateHistory!.delete(lower);
+      if (c.lateHistory!.size === 0) c.lateHistory = undefined;
+    }
   }
 }
 

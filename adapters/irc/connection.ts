@@ -77,7 +77,8 @@ export class IrcConnection implements IrcEventSink {
   nick: string;
   readonly cfg: ConnectionConfig;
   readonly hooks: ConnectionHooks;
-  readonly log: Logger;
+  /** The pino child logger, made on first use (most connections never log: one less object per user). */
+  private logger: Logger | undefined;
   client: IrcClient | undefined;
   state: State = "idle";
   private opening: Promise<void> | undefined;
@@ -87,13 +88,13 @@ export class IrcConnection implements IrcEventSink {
   displayedHost: string | undefined;
   readonly channels = new Map<string, ChannelState>();
   /** JOINs sent and not yet complete, by lowered channel (created on first use: pendingJoins()). */
-  joins: Map<string, PendingJoin> | undefined = new Map();
+  joins: Map<string, PendingJoin> | undefined;
   nickChange: NickChange | undefined;
   readonly lines: SendQueue;
   /** ensureOnline() callers waiting for the state to settle. */
-  private stateWaiters: Set<() => void> | undefined = new Set();
+  private stateWaiters: Set<() => void> | undefined;
   /** Echo keys of lines sent and not yet echoed, by lowered target (say.ts). */
-  echoes: Map<string, string[]> | undefined = new Map();
+  echoes: Map<string, string[]> | undefined;
   /** TOPIC and KICK lines waiting for the server's answer, oldest first. */
   readonly opWaits: OpWait[] = [];
   /** Messages waiting for their echoes (or an error numeric), oldest first. */
@@ -103,26 +104,25 @@ export class IrcConnection implements IrcEventSink {
   /** RELAYMSG lines written and not yet echoed or refused, oldest first (the server answers in order). */
   readonly relayWaits: RelayWait[] = [];
   /** Channels where the server refused RELAYMSG (FAIL RELAYMSG …), with its reason: the prefix is used there. */
-  relayRefused: Map<string, string> | undefined = new Map();
+  relayRefused: Map<string, string> | undefined;
   /** The server did not echo a RELAYMSG line in time once: later ones are taken as sent when written (no 20 s stalls). */
   relayUnechoed = false;
   /** CHATHISTORY requests by lowered channel (one at a time per channel). */
-  historyRequests: Map<string, HistoryRequest> | undefined = new Map();
+  historyRequests: Map<string, HistoryRequest> | undefined;
   /** Requests that timed out, by channel: their batch, if it still comes, is dropped rather than shown live. */
-  lateHistory: Map<string, number> | undefined = new Map();
+  lateHistory: Map<string, number> | undefined;
   reconnectAttempt = 0;
   reconnectTimer: NodeJS.Timeout | undefined;
-  /** The server's channel list (LIST), cached briefly for paging. */
-  readonly channelList = new ChannelList({ send: () => this.enqueue([this.build("LIST", [])]) });
-  /** INVITEs sent and waiting for 341 or a refusal. */
-  readonly invites: InviteWaits;
+  /** The server's channel list (LIST), cached briefly for paging; made on the first listChannels(). */
+  channelList: ChannelList | undefined;
+  /** INVITEs sent and waiting for 341 or a refusal; made on the first invite(). */
+  invites: InviteWaits | undefined;
 
   constructor(cfg: ConnectionConfig, hooks: ConnectionHooks) {
     this.cfg = cfg;
     this.host = cfg.host;
     this.nick = cfg.nick;
     this.hooks = hooks;
-    this.log = hooks.log.child({ ircServer: cfg.host });
     this.lines = new SendQueue(
       { host: cfg.host, maxQueue: cfg.maxQueue, retryWindowMs: cfg.retryWindowMs, flood: cfg.flood },
       {
@@ -130,7 +130,10 @@ export class IrcConnection implements IrcEventSink {
         write: (line, written) => this.client!.connection.write(line, written),
       },
     );
-    this.invites = new InviteWaits(cfg.timeoutMs);
+  }
+
+  get log(): Logger {
+    return (this.logger ??= this.hooks.log.child({ ircServer: this.host }));
   }
 
   get online(): boolean {
@@ -207,8 +210,8 @@ export class IrcConnection implements IrcEventSink {
     failJoins(this, fail("unavailable", "Session closed"));
     settleSayWaits(this);
     settleOpWaits(this);
-    this.invites.settleAll();
-    this.channelList.dispose();
+    this.invites?.settleAll();
+    this.channelList?.dispose();
     this.lines.rejectAll(fail("unavailable", "Not sent: the session was closed"));
     dropNickChange(this);
     this.lines.stop();
@@ -240,6 +243,7 @@ export class IrcConnection implements IrcEventSink {
       const done = (e?: EstuaryError) => {
         clearTimeout(timer);
         waiters.delete(check);
+        if (waiters.size === 0 && this.stateWaiters === waiters) this.stateWaiters = undefined;
         if (e) reject(e);
         else resolve();
       };
@@ -333,6 +337,7 @@ export class IrcConnection implements IrcEventSink {
   /** The server's public channels (LIST), at most LIST_MAX_ENTRIES, reused for a minute (channel-list.ts). */
   async listChannels(): Promise<ListedChannel[]> {
     await this.ensureOnline();
+    this.channelList ??= new ChannelList({ send: () => this.enqueue([this.build("LIST", [])]) });
     return this.channelList.list();
   }
 
@@ -342,7 +347,7 @@ export class IrcConnection implements IrcEventSink {
    */
   async invite(channel: string, nick: string): Promise<void> {
     const line = this.build("INVITE", [nick, channel]);
-    const wait = this.invites.wait(channel, nick);
+    const wait = (this.invites ??= new InviteWaits(this.cfg.timeoutMs)).wait(channel, nick);
     try {
       await this.enqueue([line]);
     } catch (e) {

@@ -161,7 +161,10 @@ export function takeEcho(c: IrcConnection, lower: string, key: string): boolean 
   const i = list?.indexOf(key) ?? -1;
   if (!list || i < 0) return false;
   list.splice(i, 1);
-  if (list.length === 0) c.echoes!.delete(lower);
+  if (list.length === 0) {
+    c.echoes!.delete(lower);
+    if (c.echoes!.size === 0) c.echoes = undefined;
+  }
   const wait = c.sayWaits.find((w) => w.lower === lower && w.keys.includes(key));
   if (wait) {
     const j = wait.keys.indexOf(key);

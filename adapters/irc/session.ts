@@ -54,8 +54,9 @@ export class IrcSession implements AdapterSession {
   private readonly ctx: SessionContext;
   private readonly options: IrcOptions;
   private readonly conns = new Map<string, Promise<IrcConnection>>();
-  private readonly lingerTimers = new Map<string, NodeJS.Timeout>();
-  private readonly lastDirect = new Map<string, number>();
+  /** Created on first use: most users never leave every channel of a server nor chat in private. */
+  private lingerTimers: Map<string, NodeJS.Timeout> | undefined;
+  private lastDirect: Map<string, number> | undefined;
   private closed = false;
 
   constructor(ctx: SessionContext, options: IrcOptions) {
@@ -146,7 +147,7 @@ export class IrcSession implements AdapterSession {
             log: this.ctx.log,
             onIdle: () => this.scheduleLinger(server),
             onDirectActivity: () => {
-              this.lastDirect.set(server, Date.now());
+              (this.lastDirect ??= new Map()).set(server, Date.now());
               this.scheduleLinger(server);
             },
           }),
@@ -154,7 +155,7 @@ export class IrcSession implements AdapterSession {
       this.conns.set(server, p);
     }
     const conn = await p;
-    clearTimeout(this.lingerTimers.get(server));
+    clearTimeout(this.lingerTimers?.get(server));
     try {
       await conn.ensureOnline(nick);
     } catch (e) {
@@ -165,23 +166,24 @@ export class IrcSession implements AdapterSession {
   }
 
   private scheduleLinger(server: string): void {
-    clearTimeout(this.lingerTimers.get(server));
+    clearTimeout(this.lingerTimers?.get(server));
     const timer = setTimeout(() => void this.lingerCheck(server), this.options.lingerMs);
     timer.unref();
-    this.lingerTimers.set(server, timer);
+    (this.lingerTimers ??= new Map()).set(server, timer);
   }
 
   private async lingerCheck(server: string): Promise<void> {
     const conn = await this.conns.get(server);
     if (!conn || this.closed) return;
-    const sinceDirect = Date.now() - (this.lastDirect.get(server) ?? 0);
+    const sinceDirect = Date.now() - (this.lastDirect?.get(server) ?? 0);
     if (conn.channelCount > 0 || conn.queued > 0) return;
     if (sinceDirect < this.options.lingerMs) {
       this.scheduleLinger(server);
       return;
     }
     this.conns.delete(server);
-    this.lingerTimers.delete(server);
+    this.lingerTimers?.delete(server);
+    this.lastDirect?.delete(server);
     await conn.close("Leaving");
   }
 
@@ -312,7 +314,7 @@ export class IrcSession implements AdapterSession {
   async close(reason?: string): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const t of this.lingerTimers.values()) clearTimeout(t);
+    for (const t of this.lingerTimers?.values() ?? []) clearTimeout(t);
     const conns = await Promise.all([...this.conns.values()].map((p) => p.catch(() => undefined)));
     this.conns.clear();
     await Promise.all(conns.map((c) => c?.close(reason ?? "Leaving")));
