@@ -32,19 +32,25 @@ class FakeLeg implements Leg {
   }
 }
 
+/** A bridge on an in-memory store with three recording legs (delivery bound 5, timeout 500 ms). */
+async function threeLegBridge(name: string): Promise<{ store: Store; bridge: Bridge; xmpp: FakeLeg; irc: FakeLeg; matrix: FakeLeg }> {
+  const store = await openStore({ url: "memory:" });
+  const bridge = new Bridge({ name, store, log: silentLogger(), maxQueuedPerLeg: 5, deliveryTimeoutMs: 500 });
+  const [xmpp, irc, matrix] = [new FakeLeg("xmpp"), new FakeLeg("irc"), new FakeLeg("matrix")];
+  for (const l of [xmpp, irc, matrix]) {
+    l.bridge = bridge;
+    bridge.add(l);
+  }
+  return { store, bridge, xmpp, irc, matrix };
+}
+
 describe("the bridge core", () => {
   let store: Store;
   let bridge: Bridge;
   let xmpp: FakeLeg, irc: FakeLeg, matrix: FakeLeg;
 
   beforeEach(async () => {
-    store = await openStore({ url: "memory:" });
-    bridge = new Bridge({ name: "t", store, log: silentLogger(), maxQueuedPerLeg: 5, deliveryTimeoutMs: 500 });
-    [xmpp, irc, matrix] = [new FakeLeg("xmpp"), new FakeLeg("irc"), new FakeLeg("matrix")];
-    for (const l of [xmpp, irc, matrix]) {
-      l.bridge = bridge;
-      bridge.add(l);
-    }
+    ({ store, bridge, xmpp, irc, matrix } = await threeLegBridge("t"));
   });
   afterEach(async () => {
     await bridge.stop();
@@ -164,13 +170,7 @@ describe("the bridge core: moderation", () => {
   let xmpp: FakeLeg, irc: FakeLeg, matrix: FakeLeg;
 
   beforeEach(async () => {
-    store = await openStore({ url: "memory:" });
-    bridge = new Bridge({ name: "m", store, log: silentLogger(), maxQueuedPerLeg: 5, deliveryTimeoutMs: 500 });
-    [xmpp, irc, matrix] = [new FakeLeg("xmpp"), new FakeLeg("irc"), new FakeLeg("matrix")];
-    for (const l of [xmpp, irc, matrix]) {
-      l.bridge = bridge;
-      bridge.add(l);
-    }
+    ({ store, bridge, xmpp, irc, matrix } = await threeLegBridge("m"));
   });
   afterEach(async () => {
     await bridge.stop();
