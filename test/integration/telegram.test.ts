@@ -7,7 +7,6 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { crc32, deflateSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isMessage, submitForm } from "../support/stanzas.ts";
 import { xml } from "@xmpp/client";
@@ -21,6 +20,7 @@ import type { AddressInfo } from "node:net";
 import { startProsody, type ProsodyHandle } from "../support/prosody.ts";
 import { waitFor } from "../support/wait.ts";
 import { connectClient, type TestClient } from "../support/xmpp-client.ts";
+import { png } from "../support/png.ts";
 
 const GW = "telegram.localhost";
 const TOKEN = "5550001:AAintegration-token";
@@ -41,27 +41,6 @@ const NS = {
 };
 
 /** A real PNG (signature, IHDR, IDAT, IEND with CRCs) of the given size. */
-function png(width: number, height: number): Buffer {
-  const chunk = (type: string, data: Buffer): Buffer => {
-    const body = Buffer.concat([Buffer.from(type, "latin1"), data]);
-    const out = Buffer.alloc(12 + data.length);
-    out.writeUInt32BE(data.length, 0);
-    body.copy(out, 4);
-    out.writeUInt32BE(crc32(body), 8 + data.length);
-    return out;
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr.set([8, 6, 0, 0, 0], 8);
-  const row = Buffer.concat([Buffer.from([0]), Buffer.alloc(width * 4, 0x7f)]);
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk("IHDR", ihdr),
-    chunk("IDAT", deflateSync(Buffer.concat(Array.from({ length: height }, () => row)))),
-    chunk("IEND", Buffer.alloc(0)),
-  ]);
-}
 
 describe("Telegram adapter on a real Prosody", () => {
   let prosody: ProsodyHandle;

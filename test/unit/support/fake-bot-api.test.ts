@@ -3,11 +3,11 @@
  * long polling), so the fake is checked against the client the Telegram
  * adapter will use.
  */
-import { crc32, deflateSync } from "node:zlib";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Bot, GrammyError, InputFile } from "grammy";
 import type { Message, Update } from "grammy/types";
 import { FakeBotApi } from "../../support/fake-bot-api.ts";
+import { png } from "../../support/png.ts";
 
 const TOKEN = "123456:AAtest-token";
 const OTHER = "654321:BBother-token";
@@ -16,27 +16,6 @@ const BOB = 1002;
 const GROUP = -100500;
 
 /** A real, decodable RGBA PNG of the given size (signature, IHDR, IDAT, IEND with CRCs). */
-function png(width: number, height: number): Buffer {
-  const chunk = (type: string, data: Buffer): Buffer => {
-    const body = Buffer.concat([Buffer.from(type, "latin1"), data]);
-    const out = Buffer.alloc(12 + data.length);
-    out.writeUInt32BE(data.length, 0);
-    body.copy(out, 4);
-    out.writeUInt32BE(crc32(body), 8 + data.length);
-    return out;
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr.set([8, 6, 0, 0, 0], 8); // 8-bit RGBA, deflate, no filter, no interlace
-  const row = Buffer.concat([Buffer.from([0]), Buffer.alloc(width * 4, 0x7f)]);
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk("IHDR", ihdr),
-    chunk("IDAT", deflateSync(Buffer.concat(Array.from({ length: height }, () => row)))),
-    chunk("IEND", Buffer.alloc(0)),
-  ]);
-}
 const PNG = png(2, 3);
 
 let fake: FakeBotApi;

@@ -6,13 +6,13 @@
  * messages, and a bot kicked out of a group. Nothing may vanish: what has no
  * XMPP form arrives as readable text.
  */
-import { crc32, deflateSync } from "node:zlib";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { plain, toPlain } from "../../../../core/format/model.ts";
 import type { LegacyEvent } from "../../../../core/model.ts";
 import { FakeBotApi } from "../../../support/fake-bot-api.ts";
 import { waitFor } from "../../../support/wait.ts";
 import { openSession, type Harness } from "./harness.ts";
+import { png } from "../../../support/png.ts";
 
 const TOKEN = "434343:AAgroups-test";
 const BOT_ID = 434343;
@@ -23,26 +23,6 @@ const ROOM = "group1009001";
 const FORUM = -1009002;
 const FORUM_ROOM = "group1009002";
 
-function png(): Buffer {
-  const chunk = (type: string, data: Buffer): Buffer => {
-    const body = Buffer.concat([Buffer.from(type, "latin1"), data]);
-    const out = Buffer.alloc(12 + data.length);
-    out.writeUInt32BE(data.length, 0);
-    body.copy(out, 4);
-    out.writeUInt32BE(crc32(body), 8 + data.length);
-    return out;
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(1, 0);
-  ihdr.writeUInt32BE(1, 4);
-  ihdr.set([8, 6, 0, 0, 0], 8);
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk("IHDR", ihdr),
-    chunk("IDAT", deflateSync(Buffer.from([0, 1, 2, 3, 4]))),
-    chunk("IEND", Buffer.alloc(0)),
-  ]);
-}
 
 type Msg = Extract<LegacyEvent, { type: "message" }>;
 

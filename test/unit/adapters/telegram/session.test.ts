@@ -5,7 +5,6 @@
  * through the gateway yet (media) and the edges (offsets across restarts,
  * 401, 429 storms, queue overflow, group membership).
  */
-import { crc32, deflateSync } from "node:zlib";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Api } from "grammy";
 import type { AdapterSession } from "../../../../core/adapter.ts";
@@ -13,6 +12,7 @@ import { plain } from "../../../../core/format/model.ts";
 import { FakeBotApi } from "../../../support/fake-bot-api.ts";
 import { waitFor } from "../../../support/wait.ts";
 import { MemoryStore, openSession, telegramAdapter, type Harness, type SessionOptions } from "./harness.ts";
+import { png } from "../../../support/png.ts";
 
 const TOKEN = "424242:AAsession-test";
 const BOT_ID = 424242;
@@ -20,27 +20,6 @@ const ALICE = 1001;
 const BOB = 1002;
 const GROUP = -1007001;
 
-function png(width: number, height: number): Buffer {
-  const chunk = (type: string, data: Buffer): Buffer => {
-    const body = Buffer.concat([Buffer.from(type, "latin1"), data]);
-    const out = Buffer.alloc(12 + data.length);
-    out.writeUInt32BE(data.length, 0);
-    body.copy(out, 4);
-    out.writeUInt32BE(crc32(body), 8 + data.length);
-    return out;
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr.set([8, 6, 0, 0, 0], 8);
-  const row = Buffer.concat([Buffer.from([0]), Buffer.alloc(width * 4, 0x7f)]);
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk("IHDR", ihdr),
-    chunk("IDAT", deflateSync(Buffer.concat(Array.from({ length: height }, () => row)))),
-    chunk("IEND", Buffer.alloc(0)),
-  ]);
-}
 
 let fake: FakeBotApi;
 const sessions: AdapterSession[] = [];
